@@ -1,0 +1,63 @@
+import logging
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+
+from rutterdash.environments import Environment
+from rutterdash.scoping import Scope
+
+log = logging.getLogger(__name__)
+
+ENVIRONMENT_SESSION_KEY = "environment"
+
+
+def current_environment(request):
+    chosen = request.session.get(ENVIRONMENT_SESSION_KEY)
+    return chosen if chosen in Environment.values else Environment.PRODUCTION
+
+
+class DashboardContextMiddleware:
+    """Attach the signed-in member's organisation and environment.
+
+    Membership is looked up on every request, so someone removed from the
+    team loses access at their next click rather than when a session expires.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.membership = None
+        request.scope = None
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            request.membership = (
+                user.memberships.select_related("organisation").order_by("pk").first()
+            )
+            if request.membership is None and not _may_pass_without_team(request):
+                log.info("Signed out user %s: no longer in any organisation", user.pk)
+                logout(request)
+                messages.warning(
+                    request, "You are no longer a member of an organisation."
+                )
+                return redirect("accounts:login")
+        if request.membership is not None:
+            request.scope = Scope(
+                request.membership.organisation, current_environment(request)
+            )
+        return self.get_response(request)
+
+
+def _may_pass_without_team(request):
+    match = request.resolver_match or _resolve(request.path_info)
+    return match is not None and match.url_name in {"invite", "logout", "signup"}
+
+
+def _resolve(path):
+    from django.urls import Resolver404, resolve
+
+    try:
+        return resolve(path)
+    except Resolver404:
+        return None

@@ -1,0 +1,8 @@
+from django.shortcuts import render
+
+from accounts.decorators import member_required
+
+
+@member_required
+def index(request):
+    return render(request, "customize/index.html", {"page": "customize"})

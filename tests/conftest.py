@@ -1,0 +1,62 @@
+import pytest
+from django.test import Client
+
+from accounts.models import Role
+from rutterdash.environments import Environment
+from rutterdash.scoping import Scope
+from tests.factories import MembershipFactory, OrganisationFactory
+
+
+@pytest.fixture
+def organisation(db):
+    return OrganisationFactory(name="Acme Lending")
+
+
+@pytest.fixture
+def admin(organisation):
+    return MembershipFactory(organisation=organisation, role=Role.ADMIN).user
+
+
+@pytest.fixture
+def developer(organisation):
+    return MembershipFactory(organisation=organisation, role=Role.DEVELOPER).user
+
+
+@pytest.fixture
+def outsider(db):
+    """An admin of a different organisation."""
+    return MembershipFactory(role=Role.ADMIN).user
+
+
+def _client_for(user, environment=Environment.SANDBOX):
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["environment"] = environment
+    session.save()
+    return client
+
+
+@pytest.fixture
+def admin_client(admin):
+    return _client_for(admin)
+
+
+@pytest.fixture
+def developer_client(developer):
+    return _client_for(developer)
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    return _client_for(outsider)
+
+
+@pytest.fixture
+def sandbox(organisation):
+    return Scope(organisation, Environment.SANDBOX)
+
+
+@pytest.fixture
+def production(organisation):
+    return Scope(organisation, Environment.PRODUCTION)
