@@ -8,6 +8,7 @@ organisation's or environment's data.
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
 
@@ -49,7 +50,7 @@ class Scope:
         """Fetch one row inside this scope; 404 for anything outside it."""
         try:
             return self.all(model).get(**lookup)
-        except (model.DoesNotExist, ValueError):
+        except (model.DoesNotExist, ValueError, ValidationError):
             raise Http404(f"No {model._meta.verbose_name} here.") from None
 
     def stamp(self, instance):

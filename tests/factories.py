@@ -1,3 +1,5 @@
+import uuid
+
 import factory
 from factory.django import DjangoModelFactory
 
@@ -44,7 +46,7 @@ class ConnectionFactory(DjangoModelFactory):
 
     class Meta:
         model = Connection
-        exclude = ["token"]
+        skip_postgeneration_save = True
 
     organisation = factory.SubFactory(OrganisationFactory)
     environment = Environment.SANDBOX
@@ -55,10 +57,9 @@ class ConnectionFactory(DjangoModelFactory):
     )
     is_ready = True
     sync_status = "succeeded"
-    token = factory.Faker("uuid4")
 
     @factory.post_generation
     def access_token(obj, create, extracted, **kwargs):
-        obj.set_access_token(extracted or f"access-{obj.environment}-{obj.token}")
+        obj.set_access_token(extracted or f"access-{obj.environment}-{uuid.uuid4()}")
         if create:
             obj.save()
