@@ -1,31 +1,314 @@
-from django.shortcuts import redirect, render
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth.forms import PasswordChangeForm
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.decorators import member_required
+from accounts import services
+from accounts.decorators import admin_required, member_required
+from accounts.forms import (
+    EnvironmentForm,
+    InviteForm,
+    NewAccountForm,
+    OrganisationForm,
+    ProfileForm,
+    RotateSecretForm,
+    SignUpForm,
+)
 from accounts.middleware import ENVIRONMENT_SESSION_KEY
+from accounts.models import Invite, Membership, Organisation
 from rutterdash.environments import Environment
+from rutterdash.scoping import Scope
+
+# Secrets and invite links are shown once: they wait in the session until
+# the next page that displays them, then they are gone.
+NEW_SECRETS_SESSION_KEY = "new_secrets"
+NEW_INVITE_SESSION_KEY = "new_invite_link"
+INVITE_GONE_STATUS = {"unknown": 404, "used": 410, "revoked": 410, "expired": 410}
 
 
+@never_cache
 @member_required
 def home(request):
-    return render(request, "accounts/home.html", {"page": "home"})
+    api_key, created_secret = services.api_key_for(request.scope)
+    secret = created_secret or _pop_new_secret(request, api_key.environment)
+
+    context = {
+        "page": "home",
+        "api_key": api_key,
+        "secret": secret,
+        "api_base": request.build_absolute_uri("/versioned"),
+        "rotate_form": RotateSecretForm(initial={"environment": api_key.environment}),
+    }
+    return render(request, "accounts/home.html", context)
+
+
+@require_POST
+@admin_required
+def rotate_secret(request):
+    form = RotateSecretForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Unknown environment.")
+
+    environment = form.cleaned_data["environment"]
+    scope = Scope(request.membership.organisation, environment)
+    api_key, _secret = services.api_key_for(scope)
+    secret = services.api_key_rotate_secret(api_key)
+
+    _keep_new_secret(request, environment, secret)
+    request.session[ENVIRONMENT_SESSION_KEY] = environment
+    messages.success(request, "The client secret was replaced. Copy the new one.")
+    return redirect("accounts:home")
 
 
 @require_POST
 @member_required
 def switch_environment(request):
-    chosen = request.POST.get("environment")
-    if chosen not in Environment.values:
-        return redirect("accounts:home")
-    request.session[ENVIRONMENT_SESSION_KEY] = chosen
+    form = EnvironmentForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Unknown environment.")
 
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+    request.session[ENVIRONMENT_SESSION_KEY] = form.cleaned_data["environment"]
+    next_url = form.cleaned_data["next"]
+    if not _is_safe(request, next_url):
         next_url = "accounts:home"
     return redirect(next_url)
 
 
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.membership is not None:
+        return redirect("accounts:home")
+
+    form = SignUpForm(request.POST or None)
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "accounts/signup.html", {"form": form})
+
+    fields = form.cleaned_data
+    try:
+        user, secrets = services.sign_up(
+            fields["name"],
+            fields["email"],
+            fields["password"],
+            fields["organisation_name"],
+        )
+    except services.EmailTaken:
+        form.add_error("email", "An account with this email already exists.")
+        return render(request, "accounts/signup.html", {"form": form})
+
+    login(request, user)
+    # A new organisation starts in sandbox, where the first curl works.
+    request.session[ENVIRONMENT_SESSION_KEY] = Environment.SANDBOX
+    request.session[NEW_SECRETS_SESSION_KEY] = secrets
+    return redirect("accounts:home")
+
+
+@require_http_methods(["GET", "POST"])
+def invite(request, token):
+    invite = services.invite_find(token)
+    if invite is None or invite.state != "pending":
+        return _invite_unavailable(request, invite.state if invite else "unknown")
+
+    if request.user.is_authenticated:
+        return _invite_for_signed_in(request, invite, token)
+    return _invite_for_newcomer(request, invite, token)
+
+
+def _invite_for_newcomer(request, invite, token):
+    form = NewAccountForm(request.POST or None)
+    context = {"invite": invite, "form": form, "token": token}
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "accounts/invite_join.html", context)
+
+    fields = form.cleaned_data
+    try:
+        user = services.invite_sign_up(
+            token, fields["name"], fields["email"], fields["password"]
+        )
+    except services.EmailTaken:
+        form.add_error("email", "An account with this email already exists.")
+        return render(request, "accounts/invite_join.html", context)
+    except services.InviteUnavailable as gone:
+        return _invite_unavailable(request, gone.state)
+
+    login(request, user)
+    return _welcome(request, invite)
+
+
+def _invite_for_signed_in(request, invite, token):
+    membership = request.membership
+    context = {"invite": invite, "token": token, "membership": membership}
+    if membership is not None or request.method != "POST":
+        return render(request, "accounts/invite_signed_in.html", context)
+
+    try:
+        services.invite_accept(token, request.user)
+    except services.InviteUnavailable as gone:
+        return _invite_unavailable(request, gone.state)
+    return _welcome(request, invite)
+
+
+def _welcome(request, invite):
+    messages.success(request, f"Welcome to {invite.organisation.name}.")
+    return redirect("accounts:home")
+
+
+def _invite_unavailable(request, state):
+    context = {"state": state, "valid_days": settings.INVITE_VALID_DAYS}
+    status = INVITE_GONE_STATUS[state]
+    return render(
+        request, "accounts/invite_unavailable.html", context, status=status
+    )
+
+
 @member_required
 def settings_page(request):
-    return render(request, "accounts/settings.html", {"page": "settings"})
+    return _render_settings(request)
+
+
+@require_POST
+@member_required
+def profile_update(request):
+    form = ProfileForm(request.POST, instance=request.user)
+    if not form.is_valid():
+        return _render_settings(request, profile_form=form)
+
+    form.save()
+    messages.success(request, "Your name was saved.")
+    return redirect(_settings_url("account"))
+
+
+@require_POST
+@member_required
+def password_change(request):
+    form = PasswordChangeForm(request.user, request.POST)
+    if not form.is_valid():
+        return _render_settings(request, password_form=form)
+
+    form.save()
+    update_session_auth_hash(request, form.user)
+    messages.success(request, "Your password was changed.")
+    return redirect(_settings_url("account"))
+
+
+@require_POST
+@admin_required
+def organisation_rename(request):
+    organisation = Organisation.objects.get(pk=request.membership.organisation_id)
+    form = OrganisationForm(request.POST, instance=organisation)
+    if not form.is_valid():
+        return _render_settings(request, organisation_form=form)
+
+    form.save()
+    messages.success(request, f"The organisation is now called {organisation}.")
+    return redirect(_settings_url("organisation"))
+
+
+@require_POST
+@admin_required
+def invite_create(request):
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _render_settings(request, invite_form=form)
+
+    invite, token = services.invite_create(
+        request.membership.organisation, form.cleaned_data["role"], request.user
+    )
+    link = reverse("accounts:invite", args=[token])
+    request.session[NEW_INVITE_SESSION_KEY] = request.build_absolute_uri(link)
+    return redirect(_settings_url("invites"))
+
+
+@require_POST
+@admin_required
+def invite_revoke(request, invite_id):
+    invite = get_object_or_404(
+        Invite, public_id=invite_id, organisation=request.membership.organisation
+    )
+
+    if services.invite_revoke(invite):
+        messages.success(request, "The invite link was revoked.")
+    else:
+        messages.warning(request, f"That invite was already {invite.state}.")
+    return redirect(_settings_url("invites"))
+
+
+@require_POST
+@admin_required
+def member_remove(request, member_id):
+    organisation = request.membership.organisation
+    member = get_object_or_404(
+        Membership.objects.select_related("user", "organisation"),
+        public_id=member_id,
+        organisation=organisation,
+    )
+
+    try:
+        services.member_remove(member)
+    except services.TeamRuleBroken as refusal:
+        messages.error(request, str(refusal))
+        return redirect(_settings_url("team"))
+
+    if member.user_id == request.user.pk:
+        logout(request)
+        messages.success(request, f"You have left {organisation}.")
+        return redirect("accounts:login")
+    messages.success(request, f"{member.user.email} was removed from the team.")
+    return redirect(_settings_url("team"))
+
+
+def _render_settings(request, **bound_forms):
+    membership = request.membership
+    organisation = membership.organisation
+    forms = {
+        "profile_form": ProfileForm(instance=request.user),
+        "password_form": PasswordChangeForm(request.user),
+        "organisation_form": OrganisationForm(instance=organisation),
+        "invite_form": InviteForm(),
+        **bound_forms,
+    }
+
+    context = {
+        "page": "settings",
+        "members": organisation.memberships.select_related("user").order_by("pk"),
+        "invites": _pending_invites(membership),
+        "new_invite_link": request.session.pop(NEW_INVITE_SESSION_KEY, None),
+        "invite_valid_days": settings.INVITE_VALID_DAYS,
+        **forms,
+    }
+    return render(request, "accounts/settings.html", context)
+
+
+def _pending_invites(membership):
+    if not membership.is_admin:
+        return Invite.objects.none()
+    pending = Invite.objects.pending().filter(organisation=membership.organisation)
+    return pending.select_related("created_by").order_by("-created")
+
+
+def _settings_url(section):
+    return reverse("accounts:settings") + f"#{section}"
+
+
+def _is_safe(request, url):
+    return url_has_allowed_host_and_scheme(
+        url, {request.get_host()}, require_https=request.is_secure()
+    )
+
+
+def _keep_new_secret(request, environment, secret):
+    waiting = request.session.get(NEW_SECRETS_SESSION_KEY, {})
+    request.session[NEW_SECRETS_SESSION_KEY] = {**waiting, environment: secret}
+
+
+def _pop_new_secret(request, environment):
+    waiting = request.session.get(NEW_SECRETS_SESSION_KEY, {})
+    secret = waiting.pop(environment, None)
+    if secret is not None:
+        request.session[NEW_SECRETS_SESSION_KEY] = waiting
+    return secret

@@ -1,0 +1,97 @@
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from accounts.models import Organisation, Role, User
+from accounts.services import email_taken
+from rutterdash.environments import Environment
+
+
+def _autocomplete(kind, widget=forms.TextInput):
+    return widget(attrs={"autocomplete": kind})
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email",
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+
+class NewAccountForm(forms.Form):
+    """Name, email and a password that passes the configured validators."""
+
+    name = forms.CharField(max_length=150, widget=_autocomplete("name"))
+    email = forms.EmailField(widget=_autocomplete("email", forms.EmailInput))
+    password = forms.CharField(
+        widget=_autocomplete("new-password", forms.PasswordInput),
+        help_text=" ".join(password_validation.password_validators_help_texts()),
+    )
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if email_taken(email):
+            raise forms.ValidationError(
+                "An account with this email already exists. Sign in instead."
+            )
+        return email
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password"):
+            self._validate_password(cleaned)
+        return cleaned
+
+    def _validate_password(self, cleaned):
+        person = User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))
+        try:
+            password_validation.validate_password(cleaned["password"], person)
+        except forms.ValidationError as error:
+            self.add_error("password", error)
+
+
+class SignUpForm(NewAccountForm):
+    password_confirm = forms.CharField(
+        label="Confirm password",
+        widget=_autocomplete("new-password", forms.PasswordInput),
+    )
+    organisation_name = forms.CharField(
+        label="Organisation name",
+        max_length=120,
+        widget=_autocomplete("organization"),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password and password != cleaned.get("password_confirm"):
+            self.add_error("password_confirm", "The two passwords differ.")
+        return cleaned
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["name"]
+
+
+class OrganisationForm(forms.ModelForm):
+    class Meta:
+        model = Organisation
+        fields = ["name"]
+        labels = {"name": "Organisation name"}
+
+
+class InviteForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.DEVELOPER)
+
+
+class EnvironmentForm(forms.Form):
+    environment = forms.ChoiceField(choices=Environment.choices)
+    next = forms.CharField(required=False)
+
+
+class RotateSecretForm(forms.Form):
+    environment = forms.ChoiceField(
+        choices=Environment.choices, widget=forms.HiddenInput
+    )
