@@ -1,11 +1,19 @@
 """Business rules for connections; dashboard views and the API both call these."""
 
 import logging
+import string
 import uuid
 
 from django.db import transaction
+from django.db.models import Q
 
-from connections.models import ENTITIES, Connection, EntitySync, SyncStatus
+from connections.models import (
+    ENTITIES,
+    Connection,
+    ConnectionStatus,
+    EntitySync,
+    SyncStatus,
+)
 from platforms import catalog
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,51 @@ def connection_by_token(scope, token):
     if not token:
         return None
     return scope.all(Connection).with_access_token(token).first()
+
+
+# Shorter hex strings would match ids by accident while someone types a name.
+MIN_ID_PREFIX = 8
+
+
+def connection_search(connections, text):
+    """Narrow connections to those whose platform, store name, id or token match.
+
+    The id matches in full or by a prefix of at least MIN_ID_PREFIX hex digits;
+    the access token only in full, through its keyed hash.
+    """
+    text = text.strip()
+    if not text:
+        return connections
+
+    codes = [platform.code for platform in catalog.search(text)]
+    matches = Q(platform__in=codes) | Q(store_name__icontains=text)
+    id_range = _id_prefix_range(text)
+    if id_range:
+        matches |= Q(id__range=id_range)
+    return connections.filter(matches) | connections.with_access_token(text)
+
+
+def connection_counts(connections):
+    """How many connections there are in all and in each status."""
+    counts = {
+        status.value: connections.with_status(status).count()
+        for status in ConnectionStatus
+    }
+    counts["all"] = connections.count()
+    return counts
+
+
+def _id_prefix_range(text):
+    # A range on the uuid is a prefix match that works on PostgreSQL's uuid
+    # type and on SQLite's hex text alike, and it can use the primary key.
+    hexits = text.lower().replace("-", "")
+    if not MIN_ID_PREFIX <= len(hexits) <= 32:
+        return None
+    if not set(hexits) <= set(string.hexdigits):
+        return None
+    lowest = uuid.UUID(hexits.ljust(32, "0"))
+    highest = uuid.UUID(hexits.ljust(32, "f"))
+    return lowest, highest
 
 
 _STORE_NAMES = (

@@ -1,0 +1,98 @@
+import calendar
+
+from django import forms
+
+from connections.models import ConnectionStatus
+from platforms import catalog
+
+MAX_REPORT_MONTHS = 36
+MONTH_FORMATS = ["%Y-%m", "%Y-%m-%d"]
+
+
+class ConnectionFilterForm(forms.Form):
+    """The list's query string; a value that fails to validate is ignored."""
+
+    status = forms.ChoiceField(
+        choices=[("", "All"), *ConnectionStatus.choices], required=False
+    )
+    q = forms.CharField(label="Search", max_length=200, required=False)
+    page = forms.IntegerField(min_value=1, required=False)
+
+    def filters(self):
+        self.is_valid()
+        return {
+            "status": self.cleaned_data.get("status", ""),
+            "q": self.cleaned_data.get("q", ""),
+            "page": self.cleaned_data.get("page") or 1,
+        }
+
+
+class ConnectionCreateForm(forms.Form):
+    platform = forms.ChoiceField(choices=catalog.choices())
+    store_name = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Leave empty for a generated sample business name.",
+    )
+
+
+class DisableForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Shown to your team on the connection page.",
+    )
+
+
+class MonthInput(forms.DateInput):
+    input_type = "month"
+
+    def __init__(self):
+        super().__init__(format="%Y-%m", attrs={"placeholder": "YYYY-MM"})
+
+
+class ReportPeriodForm(forms.Form):
+    start = forms.DateField(
+        label="From month", input_formats=MONTH_FORMATS, widget=MonthInput()
+    )
+    end = forms.DateField(
+        label="To month", input_formats=MONTH_FORMATS, widget=MonthInput()
+    )
+
+    def __init__(self, *args, today, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.this_month = today.replace(day=1)
+
+    def clean_start(self):
+        return self._past_month(self.cleaned_data["start"])
+
+    def clean_end(self):
+        return self._past_month(self.cleaned_data["end"])
+
+    def clean(self):
+        start = self.cleaned_data.get("start")
+        end = self.cleaned_data.get("end")
+        if start and end and end < start:
+            self.add_error("end", "The end month must not be before the start.")
+        elif start and end and months_between(start, end) > MAX_REPORT_MONTHS:
+            self.add_error(
+                "start", f"Choose a period of at most {MAX_REPORT_MONTHS} months."
+            )
+        return self.cleaned_data
+
+    def period(self):
+        """The first day of the start month and the last day of the end month."""
+        end = self.cleaned_data["end"]
+        last_day = calendar.monthrange(end.year, end.month)[1]
+        return self.cleaned_data["start"], end.replace(day=last_day)
+
+    def _past_month(self, value):
+        month = value.replace(day=1)
+        if month > self.this_month:
+            raise forms.ValidationError("That month has not happened yet.")
+        return month
+
+
+def months_between(start, end):
+    """How many calendar months a period covers, both ends included."""
+    return (end.year - start.year) * 12 + end.month - start.month + 1
