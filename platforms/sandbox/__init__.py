@@ -1,0 +1,1 @@
+"""The sandbox platform: books generated, deterministically, for each connection."""
