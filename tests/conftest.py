@@ -60,3 +60,18 @@ def sandbox(organisation):
 @pytest.fixture
 def production(organisation):
     return Scope(organisation, Environment.PRODUCTION)
+
+
+@pytest.fixture
+def task_queue(settings):
+    """Tasks are queued, not run: the DummyBackend keeps them in `.results`."""
+    from django_tasks import default_task_backend
+
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "sync"],
+        }
+    }
+    default_task_backend.clear()
+    return default_task_backend
