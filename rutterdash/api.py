@@ -1,5 +1,173 @@
-"""The Rutter-compatible REST API under /versioned/."""
+"""The Rutter-compatible REST API under /versioned/.
 
+Conventions every router inherits, so an endpoint only adds its own logic:
+
+- HTTP Basic auth with an API key's client id and secret; the key sets
+  ``request.scope`` (organisation and environment) and ``request.api_key``;
+- ``X-Rutter-Version`` must name a supported version, else 400;
+- every failure, including validation, unknown paths, wrong methods and
+  crashes, answers Rutter's error object (see rutterdash.api_errors);
+- every response carries ``X-Rutter-Request-ID``.
+
+New endpoint groups are Routers added at the bottom of this module.
+"""
+
+import logging
+import uuid
+from functools import wraps
+
+from django.http import Http404
+from django.urls import URLPattern, path
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-api = NinjaAPI(title="Rutterdash API", version="2023-03-14", urls_namespace="api")
+from accounts.api_auth import ApiKeyAuth
+from connections.api import accounting as accounting_router
+from connections.api import router as connections_router
+from rutterdash import api_errors
+from rutterdash.api_errors import INVALID_REQUEST, ApiError
+
+log = logging.getLogger(__name__)
+
+VERSION_HEADER = "X-Rutter-Version"
+REQUEST_ID_HEADER = "X-Rutter-Request-ID"
+SUPPORTED_VERSIONS = ("2023-03-14", "2024-08-31")
+BAD_CREDENTIALS = (
+    "Missing or invalid client_id and client_secret; send them with HTTP "
+    "Basic authentication."
+)
+
+
+class RutterAPI(NinjaAPI):
+    """A NinjaAPI whose every URL, known or not, follows the conventions."""
+
+    @property
+    def urls(self):
+        patterns, app_name, namespace = super().urls
+        patterns = [_with_request_id(pattern) for pattern in patterns]
+        patterns.append(path("<path:unknown>", _with_request_id_view(_unknown)))
+        return patterns, app_name, namespace
+
+
+def _with_request_id(pattern):
+    view = _with_request_id_view(pattern.callback)
+    return URLPattern(pattern.pattern, view, pattern.default_args, pattern.name)
+
+
+def _with_request_id_view(view):
+    @wraps(view)
+    def identified(request, *args, **kwargs):
+        request.rutter_request_id = str(uuid.uuid4())
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405:
+            response = _method_not_allowed(request, response)
+
+        response[REQUEST_ID_HEADER] = request.rutter_request_id
+        return response
+
+    # Basic auth, not cookies, authenticates these views: CSRF cannot apply.
+    identified.csrf_exempt = True
+    return identified
+
+
+def _unknown(request, unknown):
+    return api_errors.not_found().response()
+
+
+def _method_not_allowed(request, refusal):
+    response = api_errors.method_not_allowed(request.method).response()
+    response["Allow"] = refusal["Allow"]
+    return response
+
+
+def require_version(run):
+    """Refuse, before authentication, requests without a supported version."""
+
+    @wraps(run)
+    def versioned(request, *args, **kwargs):
+        version = request.headers.get(VERSION_HEADER)
+        if version not in SUPPORTED_VERSIONS:
+            return _version_refused(version).response()
+
+        request.rutter_version = version
+        return run(request, *args, **kwargs)
+
+    return versioned
+
+
+def _version_refused(version):
+    supported = " or ".join(SUPPORTED_VERSIONS)
+    if not version:
+        return api_errors.invalid_version(
+            f"The {VERSION_HEADER} header is required: send {supported}."
+        )
+    return api_errors.invalid_version(
+        f"Unsupported {VERSION_HEADER} {version!r}: send {supported}."
+    )
+
+
+api = RutterAPI(
+    title="Rutterdash API",
+    version="2023-03-14",
+    urls_namespace="api",
+    auth=ApiKeyAuth(),
+    docs_url=None,
+)
+api.add_decorator(require_version, mode="view")
+
+
+@api.exception_handler(ApiError)
+def _api_error(request, error):
+    return error.response()
+
+
+@api.exception_handler(AuthenticationError)
+def _authentication_error(request, error):
+    response = api_errors.invalid_credentials(BAD_CREDENTIALS).response()
+    response["WWW-Authenticate"] = 'Basic realm="Rutterdash API"'
+    return response
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, error):
+    return validation_problem(error.errors[0]).response()
+
+
+@api.exception_handler(Http404)
+def _not_found(request, error):
+    return api_errors.not_found().response()
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, error):
+    code = "MALFORMED_REQUEST" if error.status_code == 400 else "REQUEST_ERROR"
+    refusal = ApiError(error.status_code, INVALID_REQUEST, code, error.message)
+    return refusal.response()
+
+
+@api.exception_handler(Exception)
+def _crash(request, error):
+    request_id = getattr(request, "rutter_request_id", None)
+    log.exception("API request %s failed", request_id)
+    return api_errors.internal_error().response()
+
+
+def validation_problem(problem):
+    """The ApiError for one of ninja's (pydantic's) validation problems."""
+    field = _field_name(problem["loc"])
+    if problem["type"] == "missing":
+        return api_errors.missing_field(field)
+    return api_errors.invalid_field(field, problem["msg"])
+
+
+def _field_name(location):
+    # ("body", "body", "platform") or ("query", "limit"): drop the source
+    # and, for bodies, the endpoint's parameter name.
+    source, *rest = location
+    if source == "body":
+        rest = rest[1:]
+    return ".".join(str(part) for part in rest) or "request body"
+
+
+api.add_router("/connections", connections_router)
+api.add_router("/accounting", accounting_router)

@@ -1,0 +1,84 @@
+"""The API's one error shape, with the types and codes Rutter documents.
+
+Every failure under /versioned/ answers
+``{"error_type": ..., "error_code": ..., "error_message": ...}``.
+Endpoints raise ``ApiError`` (usually through the helpers below) and the
+API's exception handlers turn it, and every other failure, into that shape.
+"""
+
+from django.http import JsonResponse
+
+CONNECTION_ERROR = "CONNECTION_ERROR"
+INVALID_REQUEST = "INVALID_REQUEST"
+API_ERROR = "API_ERROR"
+
+
+class ApiError(Exception):
+    def __init__(self, status, error_type, error_code, message):
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.error_code = error_code
+        self.message = message
+
+    def body(self):
+        return {
+            "error_type": self.error_type,
+            "error_code": self.error_code,
+            "error_message": self.message,
+        }
+
+    def response(self):
+        return JsonResponse(self.body(), status=self.status)
+
+
+def invalid_credentials(message):
+    return ApiError(401, CONNECTION_ERROR, "INVALID_CREDENTIALS", message)
+
+
+def invalid_field(field, problem):
+    message = f"{field}: {problem}"
+    return ApiError(400, INVALID_REQUEST, "INVALID_FIELD", message)
+
+
+def missing_field(field):
+    message = f"{field}: this field is required."
+    return ApiError(400, INVALID_REQUEST, "MISSING_REQUIRED_FIELD", message)
+
+
+def invalid_version(message):
+    return ApiError(400, INVALID_REQUEST, "INVALID_VERSION", message)
+
+
+def not_found(message="No such endpoint or resource."):
+    return ApiError(404, INVALID_REQUEST, "NOT_FOUND", message)
+
+
+def method_not_allowed(method):
+    message = f"{method} is not allowed on this endpoint."
+    return ApiError(405, INVALID_REQUEST, "METHOD_NOT_ALLOWED", message)
+
+
+def product_not_ready():
+    message = (
+        "The connection's initial sync has not finished yet. Try again later, "
+        "or pass force_fetch=true to read what has been synced so far."
+    )
+    return ApiError(409, CONNECTION_ERROR, "PRODUCT_NOT_READY", message)
+
+
+def connection_disabled():
+    message = "This connection is disabled. Enable it from the dashboard."
+    return ApiError(409, CONNECTION_ERROR, "CONNECTION_DISABLED", message)
+
+
+def needs_update():
+    message = (
+        "The business needs to authorise this connection again through its link_url."
+    )
+    return ApiError(409, CONNECTION_ERROR, "NEEDS_UPDATE", message)
+
+
+def internal_error():
+    message = "Something went wrong on our side. The request ID identifies it."
+    return ApiError(500, API_ERROR, "INTERNAL_SERVER_ERROR", message)
