@@ -89,8 +89,17 @@ def connection_enable(connection):
 
 
 def connection_delete(connection):
+    """Delete a connection with its books.
+
+    The books go first, children before parents, because accounts and
+    parties are protected from cascading deletes while lines point at them.
+    """
+    from connections.sync import _delete_books  # sync imports this module
+
     connection_id = connection.id
-    connection.delete()
+    with transaction.atomic():
+        _delete_books(connection)
+        connection.delete()
     log.info("Connection %s deleted", connection_id)
 
 

@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import admin_required, member_required
-from connections import services
+from connections import services, sync
 from connections.forms import (
     ConnectionCreateForm,
     ConnectionFilterForm,
@@ -82,13 +82,14 @@ def detail(request, connection_id):
     connection = _load(request, connection_id)
     syncing = connection.status == ConnectionStatus.SYNCING
     synced = connection.last_sync_completed_at is not None
+    progress = sync.sync_progress(connection)
 
     context = {
         "page": "connections",
         "connection": connection,
-        "entity_syncs": _entity_syncs(connection),
+        "entity_syncs": _entity_syncs(connection, progress),
         "syncing": syncing,
-        "progress": _progress(connection),
+        "progress": progress["percent"],
         "refresh_seconds": REFRESH_SECONDS,
         "disable_form": DisableForm(),
         "report_form": _report_form(None) if synced else None,
@@ -213,18 +214,23 @@ def _tabs(counts, current):
     ]
 
 
-def _entity_syncs(connection):
-    """Each entity's sync row with a readable label, in sync order."""
+def _entity_syncs(connection, progress):
+    """Each entity's sync row, in sync order, with the live count if any."""
     order = {entity: index for index, entity in enumerate(ENTITIES)}
     rows = sorted(
         connection.entity_syncs.all(),
         key=lambda row: order.get(row.entity, len(order)),
     )
-    return [(row.entity.replace("_", " ").capitalize(), row) for row in rows]
-
-
-def _progress(connection):
-    return connection.sync_progress
+    live_counts = progress.get("counts", {})
+    return [
+        {
+            "label": row.entity.replace("_", " ").capitalize(),
+            "status": row.get_status_display(),
+            "count": live_counts.get(row.entity, row.count),
+            "last_synced_at": row.last_synced_at,
+        }
+        for row in rows
+    ]
 
 
 def _report_form(data):
