@@ -1,6 +1,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection as connection_handler
+from django.test.utils import CaptureQueriesContext
 
 from connections.models import Account
 from rutterdash.environments import Environment
@@ -273,3 +275,35 @@ def test_invoice_pages_walk_every_invoice(sandbox_api, connection, chart):
     ids = [row["id"] for row in first["invoices"] + rest["invoices"]]
     assert len(set(ids)) == 7
     assert rest["next_cursor"] is None
+
+
+def _queries_for_page(client, entity):
+    url = f"/versioned/accounting/{entity}"
+    with CaptureQueriesContext(connection_handler) as captured:
+        assert client.get(url, {"access_token": TOKEN}).status_code == 200
+    return len(captured)
+
+
+def test_invoice_pages_cost_the_same_queries_whatever_their_size(
+    sandbox_api, connection, chart
+):
+    add_invoice(connection, chart, 1, "10.00", paid="10.00")
+    small = _queries_for_page(sandbox_api, "invoices")
+    for number in range(2, 12):
+        add_invoice(connection, chart, number, "10.00", paid="5.00")
+
+    large = _queries_for_page(sandbox_api, "invoices")
+
+    assert large == small
+
+
+def test_account_pages_cost_the_same_queries_whatever_their_size(
+    sandbox_api, connection, chart
+):
+    small = _queries_for_page(sandbox_api, "accounts")
+    for number in range(10):
+        add_account(connection, 8000 + number, "expense", "expense")
+
+    large = _queries_for_page(sandbox_api, "accounts")
+
+    assert large == small
