@@ -36,7 +36,7 @@ from connections.models import (
     Vendor,
 )
 from platforms.sandbox import chart, manual, names, parties, purchases, sales
-from platforms.sandbox.ledger import Ledger
+from platforms.sandbox.ledger import Ledger, money
 
 # The order in which rows must be written for foreign keys to resolve.
 WRITE_ORDER = (
@@ -208,7 +208,7 @@ class SandboxBooks:
         self.suppliers = [v for v in vendors if v.kind == "supplier"]
         self.merchants = [v for v in vendors if v.kind == "merchant"]
         self._services = {v.kind: v for v in vendors}
-        self.payroll = self.price(9000, 14000) * self.scale_money
+        self.payroll = self.scaled_price(12000, 18000)
 
     # What the document builders ask of the business.
 
@@ -224,6 +224,10 @@ class SandboxBooks:
 
     def price(self, low, high):
         return Decimal(self.rng.randint(low * 100, high * 100)).scaleb(-2)
+
+    def scaled_price(self, low, high):
+        """A price for something that grows with the business, such as payroll."""
+        return money(self.price(low, high) * self.scale_money)
 
     def next_number(self, kind, first):
         number = self._numbers.get(kind, first)

@@ -2,12 +2,15 @@
 
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+
+from django.utils import timezone
 
 from connections.models import DocumentStatus, JournalEntry, JournalLine
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 
 
 class UnbalancedEntry(ValueError):
@@ -20,7 +23,7 @@ def money(value):
 
 def settlement(total, plan):
     """Amount due and status of a document once its planned payments land."""
-    paid = sum((amount for _, amount in plan), Decimal(0))
+    paid = sum((amount for _, amount in plan), ZERO)
     if paid == 0:
         status = DocumentStatus.OPEN
     elif paid < total:
@@ -42,7 +45,7 @@ class Ledger:
         self.connection_id = connection.id
         self.today = today
         self.currency = currency
-        self.now = datetime.now(UTC)
+        self.zone = timezone.get_current_timezone()
         self._months = defaultdict(lambda: defaultdict(list))
 
     def object_id(self, model, platform_id):
@@ -63,10 +66,15 @@ class Ledger:
         )
 
     def stamp(self, when, object_id):
-        """A working-hours moment on that day, never later than now."""
-        minutes = 8 * 60 + object_id.int % (10 * 60)
-        moment = datetime.combine(when, time(), UTC) + timedelta(minutes=minutes)
-        return min(moment, self.now)
+        """A working-hours moment on that day; today's rows say midnight.
+
+        Midnight rather than "now" keeps today's rows out of the future and
+        still identical from one generation to the next.
+        """
+        midnight = datetime.combine(when, time(), self.zone)
+        if when >= self.today:
+            return midnight
+        return midnight + timedelta(minutes=8 * 60 + object_id.int % (10 * 60))
 
     def touch(self, document, plan):
         """Date a document's last update to its latest payment, if any."""

@@ -13,9 +13,9 @@ SAVINGS_RATE = Decimal("0.02") / 12
 
 
 def opening(books, day):
-    cash = books.price(40000, 80000) * books.scale_money
-    savings = books.price(15000, 30000) * books.scale_money
-    stock = books.price(8000, 16000) * books.scale_money
+    cash = books.scaled_price(100000, 160000)
+    savings = books.scaled_price(15000, 30000)
+    stock = books.scaled_price(8000, 16000)
     books.manual(
         day,
         "opening-capital",
@@ -32,7 +32,7 @@ def opening(books, day):
 
 
 def _opening_equipment(books, day):
-    cost = books.price(20000, 45000) * books.scale_money
+    cost = books.scaled_price(20000, 45000)
     loan = money(cost * Decimal("0.8"))
     books.manual(
         day,
@@ -135,7 +135,7 @@ def _settle(books, day, kind, amount, liability, memo):
 
 
 def _owner_drawings(books, day):
-    amount = books.price(2000, 6000) * books.scale_money
+    amount = books.scaled_price(2000, 6000)
     books.manual(
         day,
         f"drawings-{day:%Y-%m}",

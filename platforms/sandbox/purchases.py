@@ -10,7 +10,7 @@ from connections.models import (
     ExpenseLine,
     JournalSource,
 )
-from platforms.sandbox.ledger import money, settlement
+from platforms.sandbox.ledger import ZERO, money, settlement
 
 SUPPLIER_BILLS_PER_MONTH = 11
 EXPENSES_PER_MONTH = 34
@@ -19,7 +19,7 @@ PARTIAL = 0.05
 
 # What one supplier bill line can be: description, account, price range.
 STOCK = (
-    ("Stock purchase", "cogs", 200, 2400),
+    ("Stock purchase", "cogs", 300, 2800),
     ("Packaging materials", "cogs", 80, 600),
     ("Inbound freight", "freight_in", 40, 320),
 )
@@ -66,7 +66,7 @@ def service_bills(books, month):
 
 def equipment_bill(books, day):
     vendor = books.pick(books.suppliers)
-    cost = books.price(8000, 20000) * books.scale_money
+    cost = books.scaled_price(8000, 20000)
     write_bill(books, day, vendor, [("New equipment", "equipment", cost)])
     books.add_equipment(day, cost)
 
@@ -100,6 +100,7 @@ def write_bill(books, day, vendor, lines):
         due_date=due,
         currency_code=books.locale.currency,
         sub_total=total,
+        tax_amount=ZERO,
         total_amount=total,
         memo=rows[0].description,
         vendor_id=vendor.row.id,

@@ -10,12 +10,12 @@ from connections.models import (
     JournalSource,
 )
 from platforms.sandbox import names
-from platforms.sandbox.ledger import money, settlement
+from platforms.sandbox.ledger import ZERO, money, settlement
 
 INVOICES_PER_MONTH = 62
-NEVER_PAYS = 0.04
+NEVER_PAYS = 0.02
 PARTIAL = 0.1
-REMAINDER_NEVER_PAID = 0.35
+REMAINDER_NEVER_PAID = 0.25
 
 
 def invoice_month(books, days):
@@ -31,7 +31,7 @@ def write_invoice(books, day, buyer):
     due = day + timedelta(days=buyer.terms)
 
     sub_total = sum(line.total_amount for line in lines)
-    tax = money(sub_total * books.locale.tax_rate) if buyer.taxable else Decimal(0)
+    tax = money(sub_total * books.locale.tax_rate) if buyer.taxable else ZERO
     total = sub_total + tax
     plan = _payment_plan(books, buyer, day, due, total)
 
@@ -68,7 +68,7 @@ def _lines(books, invoice_id):
 
 def _line(books, invoice_id, item):
     rng = books.rng
-    quantity = Decimal(rng.randint(1, 12 if item.unit == "each" else 8))
+    quantity = Decimal(rng.randint(1, 6))
     unit = books.price(item.low, item.high)
     return InvoiceLine(
         invoice_id=invoice_id,
