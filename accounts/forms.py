@@ -14,7 +14,9 @@ def _autocomplete(kind, widget=forms.TextInput):
 class SignInForm(AuthenticationForm):
     username = forms.EmailField(
         label="Email",
-        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+        widget=forms.EmailInput(
+            attrs={"autofocus": True, "autocomplete": "email"}
+        ),
     )
 
 
@@ -25,7 +27,9 @@ class NewAccountForm(forms.Form):
     email = forms.EmailField(widget=_autocomplete("email", forms.EmailInput))
     password = forms.CharField(
         widget=_autocomplete("new-password", forms.PasswordInput),
-        help_text=" ".join(password_validation.password_validators_help_texts()),
+        help_text=" ".join(
+            password_validation.password_validators_help_texts()
+        ),
     )
 
     def clean_email(self):
@@ -43,7 +47,9 @@ class NewAccountForm(forms.Form):
         return cleaned
 
     def _validate_password(self, cleaned):
-        person = User(email=cleaned.get("email", ""), name=cleaned.get("name", ""))
+        person = User(
+            email=cleaned.get("email", ""), name=cleaned.get("name", "")
+        )
         try:
             password_validation.validate_password(cleaned["password"], person)
         except forms.ValidationError as error:

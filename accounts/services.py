@@ -11,11 +11,15 @@ from rutterdash.environments import Environment
 
 log = logging.getLogger(__name__)
 
-SECRET_PREFIXES = {Environment.SANDBOX: "sk_test_", Environment.PRODUCTION: "sk_live_"}
+SECRET_PREFIXES = {
+    Environment.SANDBOX: "sk_test_",
+    Environment.PRODUCTION: "sk_live_",
+}
 PUBLIC_KEY_PREFIXES = {
     Environment.SANDBOX: "pk_test_",
     Environment.PRODUCTION: "pk_live_",
 }
+SECRET_FIELDS = ["secret_hash", "secret_encrypted", "secret_hint"]
 INVITE_PREFIX = "inv_"
 
 
@@ -52,7 +56,9 @@ def api_key_create(organisation, environment):
     )
     api_key.set_secret(secret)
     api_key.save()
-    log.info("Created %s API key for organisation %s", environment, organisation.pk)
+    log.info(
+        "Created %s API key for organisation %s", environment, organisation.pk
+    )
     return api_key, secret
 
 
@@ -74,7 +80,7 @@ def api_key_rotate_secret(api_key):
     """Replace the secret; requests signed with the old one stop working."""
     secret = new_secret(api_key.environment)
     api_key.set_secret(secret)
-    api_key.save(update_fields=["secret_hash", "secret_encrypted", "secret_hint"])
+    api_key.save(update_fields=SECRET_FIELDS)
     log.info("Rotated API secret for key %s", api_key.client_id)
     return secret
 
@@ -99,7 +105,9 @@ def sign_up(name, email, password, organisation_name):
     """
     user = user_create(name, email, password)
     organisation = Organisation.objects.create(name=organisation_name)
-    Membership.objects.create(user=user, organisation=organisation, role=Role.ADMIN)
+    Membership.objects.create(
+        user=user, organisation=organisation, role=Role.ADMIN
+    )
 
     secrets = {}
     for environment in Environment.values:

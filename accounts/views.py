@@ -29,7 +29,12 @@ from rutterdash.scoping import Scope
 # the next page that displays them, then they are gone.
 NEW_SECRETS_SESSION_KEY = "new_secrets"
 NEW_INVITE_SESSION_KEY = "new_invite_link"
-INVITE_GONE_STATUS = {"unknown": 404, "used": 410, "revoked": 410, "expired": 410}
+INVITE_GONE_STATUS = {
+    "unknown": 404,
+    "used": 410,
+    "revoked": 410,
+    "expired": 410,
+}
 
 
 @never_cache
@@ -38,12 +43,13 @@ def home(request):
     api_key, created_secret = services.api_key_for(request.scope)
     secret = created_secret or _pop_new_secret(request, api_key.environment)
 
+    rotate_form = RotateSecretForm(initial={"environment": api_key.environment})
     context = {
         "page": "home",
         "api_key": api_key,
         "secret": secret,
         "api_base": request.build_absolute_uri("/versioned"),
-        "rotate_form": RotateSecretForm(initial={"environment": api_key.environment}),
+        "rotate_form": rotate_form,
     }
     return render(request, "accounts/home.html", context)
 
@@ -62,7 +68,7 @@ def rotate_secret(request):
 
     _keep_new_secret(request, environment, secret)
     request.session[ENVIRONMENT_SESSION_KEY] = environment
-    messages.success(request, "The client secret was replaced. Copy the new one.")
+    messages.success(request, "The client secret was replaced. Copy it now.")
     return redirect("accounts:home")
 
 
@@ -111,8 +117,9 @@ def signup(request):
 @require_http_methods(["GET", "POST"])
 def invite(request, token):
     invite = services.invite_find(token)
-    if invite is None or invite.state != "pending":
-        return _invite_unavailable(request, invite.state if invite else "unknown")
+    state = invite.state if invite else "unknown"
+    if state != "pending":
+        return _invite_unavailable(request, state)
 
     if request.user.is_authenticated:
         return _invite_for_signed_in(request, invite, token)
@@ -199,7 +206,9 @@ def password_change(request):
 @require_POST
 @admin_required
 def organisation_rename(request):
-    organisation = Organisation.objects.get(pk=request.membership.organisation_id)
+    # A fresh copy, so a refused name never shows up in the sidebar.
+    organisation_id = request.membership.organisation_id
+    organisation = Organisation.objects.get(pk=organisation_id)
     form = OrganisationForm(request.POST, instance=organisation)
     if not form.is_valid():
         return _render_settings(request, organisation_form=form)
@@ -227,8 +236,9 @@ def invite_create(request):
 @require_POST
 @admin_required
 def invite_revoke(request, invite_id):
+    organisation = request.membership.organisation
     invite = get_object_or_404(
-        Invite, public_id=invite_id, organisation=request.membership.organisation
+        Invite, public_id=invite_id, organisation=organisation
     )
 
     if services.invite_revoke(invite):
@@ -275,7 +285,7 @@ def _render_settings(request, **bound_forms):
 
     context = {
         "page": "settings",
-        "members": organisation.memberships.select_related("user").order_by("pk"),
+        "members": _members(organisation),
         "invites": _pending_invites(membership),
         "new_invite_link": request.session.pop(NEW_INVITE_SESSION_KEY, None),
         "invite_valid_days": settings.INVITE_VALID_DAYS,
@@ -284,10 +294,16 @@ def _render_settings(request, **bound_forms):
     return render(request, "accounts/settings.html", context)
 
 
+def _members(organisation):
+    return organisation.memberships.select_related("user").order_by("pk")
+
+
 def _pending_invites(membership):
     if not membership.is_admin:
         return Invite.objects.none()
-    pending = Invite.objects.pending().filter(organisation=membership.organisation)
+    pending = Invite.objects.pending().filter(
+        organisation=membership.organisation
+    )
     return pending.select_related("created_by").order_by("-created")
 
 

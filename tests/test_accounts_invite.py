@@ -216,7 +216,9 @@ def test_accepting_an_invite_twice_through_the_service_fails(
 def test_two_concurrent_accepts_cannot_both_succeed():
     admin = MembershipFactory(role=Role.ADMIN)
     organisation = admin.organisation
-    _invite, token = services.invite_create(organisation, Role.DEVELOPER, admin.user)
+    _invite, token = services.invite_create(
+        organisation, Role.DEVELOPER, admin.user
+    )
     first, second = UserFactory(), UserFactory()
     first_accepted = threading.Event()
     outcomes = {}

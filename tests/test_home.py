@@ -24,9 +24,8 @@ def production_key(organisation):
 
 def curl_arguments(response):
     """The getting-started snippet, split as a shell would split it."""
-    found = re.search(
-        r'data-testid="getting-started">(.*?)</code>', response.content.decode(), re.S
-    )
+    page = response.content.decode()
+    found = re.search(r'data-testid="getting-started">(.*?)</code>', page, re.S)
     command = html.unescape(found.group(1)).replace("\\\n", " ")
     return shlex.split(command)
 
