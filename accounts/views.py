@@ -48,6 +48,7 @@ def home(request):
         "page": "home",
         "api_key": api_key,
         "secret": secret,
+        "secrets_waiting": _waiting_environments(request),
         "api_base": request.build_absolute_uri("/versioned"),
         "rotate_form": rotate_form,
     }
@@ -320,6 +321,11 @@ def _is_safe(request, url):
 def _keep_new_secret(request, environment, secret):
     waiting = request.session.get(NEW_SECRETS_SESSION_KEY, {})
     request.session[NEW_SECRETS_SESSION_KEY] = {**waiting, environment: secret}
+
+
+def _waiting_environments(request):
+    waiting = request.session.get(NEW_SECRETS_SESSION_KEY, {})
+    return [Environment(environment).label for environment in waiting]
 
 
 def _pop_new_secret(request, environment):

@@ -68,13 +68,15 @@ def test_signing_up_signs_in_on_sandbox_and_shows_the_secret_once(client, db):
 
 def test_the_production_secret_waits_until_production_is_viewed(client, db):
     client.post(SIGNUP_URL, _form())
-    client.get("/")
+    sandbox = client.get("/")
 
     client.post("/environment/", {"environment": "production", "next": "/"})
     response = client.get("/")
 
     key = ApiKey.objects.get(environment=Environment.PRODUCTION)
+    assert sandbox.context["secrets_waiting"] == ["Production"]
     assert key.check_secret(response.context["secret"])
+    assert response.context["secrets_waiting"] == []
 
 
 def test_an_email_already_in_use_is_a_field_error_whatever_its_case(client, db):

@@ -1,3 +1,4 @@
+import base64
 import html
 import re
 import shlex
@@ -6,6 +7,7 @@ import pytest
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create
+from connections.models import Connection
 from rutterdash.environments import Environment
 from tests.factories import OrganisationFactory
 
@@ -124,6 +126,32 @@ def test_getting_started_curl_carries_a_new_secret_that_opens_the_key(
     assert key.organisation == organisation
     assert key.environment == Environment.SANDBOX
     assert key.check_secret(secret)
+
+
+def test_replaying_the_getting_started_curl_creates_a_connection(
+    admin_client, client, organisation
+):
+    arguments = curl_arguments(admin_client.get("/"))
+
+    credentials = option(arguments, "-u")[0].encode()
+    headers = dict(h.split(": ", 1) for h in option(arguments, "-H"))
+    path = next(a for a in arguments if a.startswith("http://testserver/"))
+    response = client.generic(
+        option(arguments, "-X")[0],
+        path.removeprefix("http://testserver"),
+        option(arguments, "-d")[0],
+        content_type=headers["Content-Type"],
+        headers={
+            "Authorization": "Basic " + base64.b64encode(credentials).decode(),
+            "X-Rutter-Version": headers["X-Rutter-Version"],
+        },
+    )
+
+    created = Connection.objects.get(organisation=organisation)
+    assert response.status_code == 200
+    assert response.json()["connection"]["id"] == str(created.id)
+    assert created.environment == Environment.SANDBOX
+    assert created.platform == "QUICKBOOKS"
 
 
 def test_getting_started_curl_has_a_placeholder_once_the_secret_was_shown(
