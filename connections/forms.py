@@ -38,6 +38,7 @@ class ConnectionCreateForm(forms.Form):
 
 class DisableForm(forms.Form):
     reason = forms.CharField(
+        label="Reason for disabling (optional)",
         max_length=200,
         required=False,
         help_text="Shown to your team on the connection page.",

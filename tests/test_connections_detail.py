@@ -161,6 +161,16 @@ def test_syncing_connection_shows_progress_and_refreshes(developer_client, synci
     assert b'data-syncing="true"' in response.content
 
 
+def test_no_script_refresh_sits_outside_the_part_the_script_swaps(
+    developer_client, syncing
+):
+    # Parsed by the polling script, a refresh inside #live would reload the
+    # page and wipe a one-time message such as a new access token.
+    content = developer_client.get(url(syncing)).content
+
+    assert content.index(b"<noscript>") < content.index(b'id="live"')
+
+
 def test_running_sync_shows_live_progress_from_the_worker(
     developer_client, syncing, settings
 ):
