@@ -17,11 +17,10 @@ from connections.models import (
     JournalLine,
 )
 from rutterdash.api_errors import (
-    INVALID_REQUEST,
-    ApiError,
     connection_disabled,
     invalid_credentials,
     invalid_field,
+    link_required,
     needs_update,
     product_not_ready,
 )
@@ -31,11 +30,6 @@ router = Router(tags=["Connections"])
 accounting = Router(tags=["Accounting"])
 
 UNKNOWN_TOKEN = "The access_token does not match any connection."
-PRODUCTION_NEEDS_LINK = (
-    "Production connections are authorised by the business through Link, "
-    "which Rutterdash does not offer yet. Use a sandbox key to create "
-    "connections through the API."
-)
 # Balances are reported on each account's normal side: positive when a
 # liability, equity or income account holds a credit balance.
 CREDIT_NORMAL = {
@@ -51,7 +45,7 @@ class CreateConnectionBody(Schema):
 
 @router.get("", url_name="connections_list")
 def connection_list(request):
-    connections = request.scope.all(Connection).select_related("organisation")
+    connections = request.scope.all(Connection)
     listed = [serializers.connection_listed(c) for c in connections]
     return {"connections": listed}
 
@@ -59,8 +53,7 @@ def connection_list(request):
 @router.post("/create", url_name="connections_create")
 def connection_create(request, body: CreateConnectionBody):
     if not request.scope.is_sandbox:
-        code = "LINK_REQUIRED"
-        raise ApiError(400, INVALID_REQUEST, code, PRODUCTION_NEEDS_LINK)
+        raise link_required()
 
     try:
         connection, token = services.connection_create(request.scope, body.platform)
