@@ -26,6 +26,7 @@ SPOOL_BYTES = 8 * 1024 * 1024
 DOWNLOAD_CHUNK_BYTES = 256 * 1024
 REFRESH_SECONDS = 4
 PRODUCTION_CREATE_REFUSED = "Production connections are created through Link."
+RESYNC_DISABLED = "Enable this connection before syncing it again."
 NOT_SYNCED_YET = "Downloads are ready once the first sync has completed."
 
 
@@ -101,6 +102,10 @@ def detail(request, connection_id):
 @member_required
 def resync(request, connection_id):
     connection = _load(request, connection_id)
+    if connection.disabled:
+        # The worker skips disabled connections; the sync would stay queued.
+        messages.warning(request, RESYNC_DISABLED)
+        return redirect("connections:detail", connection.pk)
 
     services.connection_resync(connection)
     messages.success(request, f"Resync queued for {connection.store_name}.")

@@ -33,6 +33,13 @@ def detail_url(connection):
     return f"/connections/{connection.pk}/"
 
 
+def untouched(connection):
+    """Still there, enabled, and with no new sync queued."""
+    return Connection.objects.filter(
+        pk=connection.pk, disabled=False, sync_status="succeeded"
+    ).exists()
+
+
 def messages_of(response):
     return [str(message) for message in response.context["messages"]]
 
@@ -42,7 +49,7 @@ def test_get_is_not_allowed(admin_client, connection, action):
     response = admin_client.get(action_url(connection, action))
 
     assert response.status_code == 405
-    assert Connection.objects.filter(pk=connection.pk, disabled=False).exists()
+    assert untouched(connection)
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -51,7 +58,7 @@ def test_anonymous_visitor_is_sent_to_sign_in(client, connection, action):
 
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
-    assert Connection.objects.filter(pk=connection.pk, disabled=False).exists()
+    assert untouched(connection)
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -59,7 +66,7 @@ def test_outsider_gets_not_found(outsider_client, connection, action):
     response = outsider_client.post(action_url(connection, action))
 
     assert response.status_code == 404
-    assert Connection.objects.filter(pk=connection.pk, disabled=False).exists()
+    assert untouched(connection)
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -73,7 +80,7 @@ def test_production_connection_is_not_found_from_sandbox(
     response = admin_client.post(action_url(live, action))
 
     assert response.status_code == 404
-    assert Connection.objects.filter(pk=live.pk, disabled=False).exists()
+    assert untouched(live)
 
 
 @pytest.mark.parametrize("action", ADMIN_ONLY)
@@ -112,6 +119,24 @@ def test_any_member_can_queue_a_resync(
     assert (connection.sync_status, connection.sync_error) == ("queued", "")
     task = DBTaskResult.objects.get()
     assert task.args_kwargs["args"][0] == str(connection.pk)
+
+
+def test_resync_of_a_disabled_connection_is_refused(
+    admin_client, organisation, django_capture_on_commit_callbacks
+):
+    connection = ConnectionFactory(organisation=organisation, disabled=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            action_url(connection, "resync"), follow=True
+        )
+
+    assert messages_of(response) == [
+        "Enable this connection before syncing it again."
+    ]
+    connection.refresh_from_db()
+    assert connection.sync_status == "succeeded"
+    assert not DBTaskResult.objects.exists()
 
 
 def test_admin_disables_with_a_reason(admin_client, connection):
