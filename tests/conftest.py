@@ -75,3 +75,9 @@ def task_queue(settings):
     }
     default_task_backend.clear()
     return default_task_backend
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashing costs about a second per sign-in; tests need no such cost."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
