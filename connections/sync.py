@@ -117,7 +117,8 @@ def sync_books(connection, *, months=None, scale=None, today=None):
     """
     progress = _Progress(connection)
     with transaction.atomic():
-        _delete_books(connection)
+        _wait_for_other_syncs(connection)
+        delete_books(connection)
         books = generate_books(connection, months=months, scale=scale, today=today)
         for batch in books:
             batch.model.objects.bulk_create(batch.rows, batch_size=BATCH_SIZE)
@@ -189,13 +190,26 @@ def _start(connection, attempt):
     connection.refresh_from_db()
 
 
-def _delete_books(connection):
+def _wait_for_other_syncs(connection):
+    # Two syncs of one connection would insert the same ids; locking its
+    # entity rows makes the second wait, then replace what the first wrote.
+    # (SQLite needs no lock: its IMMEDIATE transactions already queue.)
+    rows = EntitySync.objects.select_for_update().filter(connection=connection)
+    list(rows.values_list("pk", flat=True))
+
+
+def delete_books(connection):
+    """Delete all of a connection's books, children before parents."""
     # Raw deletes: the ORM would first load every row to work out cascades,
     # which for hundreds of thousands of journal lines costs seconds.
     connection_id = Connection._meta.pk.get_db_prep_value(connection.id, db)
     with db.cursor() as cursor:
         for model in DELETE_ORDER:
             cursor.execute(_delete_sql(model), [connection_id])
+
+
+# connections.services deletes connections through the earlier, private name.
+_delete_books = delete_books
 
 
 def _delete_sql(model):

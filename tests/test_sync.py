@@ -1,11 +1,13 @@
 """The background sync: one transaction, idempotent, retried when it fails."""
 
 import logging
+import threading
 import time
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.db.models import Count, Sum
 from django.utils import timezone
 from django_tasks import TaskResultStatus
@@ -26,7 +28,7 @@ from connections.models import (
     JournalSource,
     SyncStatus,
 )
-from connections.services import enqueue_sync
+from connections.services import connection_delete, enqueue_sync
 from connections.sync import ENTITY_MODELS, run_sync, sync_progress
 from tests.factories import ConnectionFactory
 
@@ -324,6 +326,62 @@ def test_a_retry_that_succeeds_clears_the_error(connection, monkeypatch, task_qu
     assert connection.sync_attempt == 2
     assert books_counts(connection)["invoices"] > 0
     assert len(task_queue.results) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_of_one_connection_at_once_both_succeed():
+    connection = ConnectionFactory(is_ready=False, sync_status=SyncStatus.QUEUED)
+    EntitySync.objects.bulk_create(
+        EntitySync(connection=connection, entity=entity) for entity in ENTITIES
+    )
+    errors = []
+
+    def sync_in_a_worker():
+        try:
+            run_sync(connection.id)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=sync_in_a_worker) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    connection.refresh_from_db()
+    assert errors == []
+    assert connection.sync_status == SyncStatus.SUCCEEDED
+    assert entity_counts(connection) == books_counts(connection)
+    assert books_counts(connection)["invoices"] == len(ids(Invoice, connection))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_deleted_during_its_sync_is_let_go_quietly(
+    monkeypatch, task_queue, caplog
+):
+    connection = ConnectionFactory(is_ready=False, sync_status=SyncStatus.QUEUED)
+    real_start = sync._start
+
+    def delete_elsewhere():
+        connection_delete(Connection.objects.get(pk=connection.id))
+        connections.close_all()
+
+    def start_then_lose_the_connection(connection_, attempt):
+        real_start(connection_, attempt)
+        dashboard = threading.Thread(target=delete_elsewhere)
+        dashboard.start()
+        dashboard.join()
+
+    monkeypatch.setattr(sync, "_start", start_then_lose_the_connection)
+    with caplog.at_level(logging.INFO, logger="connections.sync"):
+        run_sync(connection.id, 1)
+
+    assert "was deleted during its sync" in caplog.text
+    assert not Connection.objects.filter(pk=connection.id).exists()
+    assert not JournalEntry.objects.exists()
+    assert task_queue.results == []
 
 
 def test_a_deleted_connection_is_skipped_quietly(db, task_queue, caplog):
