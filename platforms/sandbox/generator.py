@@ -118,15 +118,7 @@ class SandboxBooks:
         self._equipment = []
 
     def batches(self):
-        company = self._company()
-        accounts = self._accounts()
-        self.customers = parties.make_customers(self)
-        vendors = parties.make_vendors(self)
-        self._sort_vendors(vendors)
-        yield Batch(CompanyInfo, [company], 0.0)
-        yield Batch(Account, accounts, 0.0)
-        yield Batch(Customer, [party.row for party in self.customers], 0.0)
-        yield Batch(Vendor, [party.row for party in vendors], 0.0)
+        yield from self._setup()
 
         manual.opening(self, self.start)
         for index, month in enumerate(self.months):
@@ -204,11 +196,20 @@ class SandboxBooks:
             currency_code=self.locale.currency,
         )
 
-    def _sort_vendors(self, vendors):
+    def _setup(self):
+        company = self._company()
+        accounts = self._accounts()
+        self.customers = parties.make_customers(self)
+        vendors = parties.make_vendors(self)
         self.suppliers = [v for v in vendors if v.kind == "supplier"]
         self.merchants = [v for v in vendors if v.kind == "merchant"]
         self._services = {v.kind: v for v in vendors}
         self.payroll = self.scaled_price(12000, 18000)
+
+        yield Batch(CompanyInfo, [company], 0.0)
+        yield Batch(Account, accounts, 0.0)
+        yield Batch(Customer, [party.row for party in self.customers], 0.0)
+        yield Batch(Vendor, [party.row for party in vendors], 0.0)
 
     # What the document builders ask of the business.
 
