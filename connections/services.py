@@ -94,11 +94,11 @@ def connection_delete(connection):
     The books go first, children before parents, because accounts and
     parties are protected from cascading deletes while lines point at them.
     """
-    from connections.sync import _delete_books  # sync imports this module
+    from connections.sync import delete_books  # sync imports this module
 
     connection_id = connection.id
     with transaction.atomic():
-        _delete_books(connection)
+        delete_books(connection)
         connection.delete()
     log.info("Connection %s deleted", connection_id)
 
