@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import admin_required, member_required
-from connections import services, sync
+from connections import exports, services, sync
 from connections.forms import (
     ConnectionCreateForm,
     ConnectionFilterForm,
@@ -162,8 +162,6 @@ def export(request, connection_id):
 
     today = timezone.localdate().isoformat()
     filename = _filename(connection, "accounting", today)
-    from connections import exports
-
     return _xlsx_download(
         filename,
         lambda fileobj: exports.write_accounting_export(connection, fileobj),
