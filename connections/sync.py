@@ -7,6 +7,7 @@ in the shared cache, where `sync_progress` reads it.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
 PROGRESS_SECONDS = 24 * 60 * 60
+# Counts go to the cache at most this often, besides each new percent.
+PUBLISH_EVERY = 0.5
 REASON_LENGTH = 200
 
 # The model whose rows each entity counts (lines belong to their document).
@@ -164,7 +167,8 @@ class _Progress:
 
         # 100 means committed, which only finish() can say.
         percent = min(99, int(batch.progress * 100))
-        if percent != self.percent:
+        stale = time.monotonic() - self._published_at > PUBLISH_EVERY
+        if percent != self.percent or stale:
             self.percent = percent
             self._publish()
 
@@ -175,10 +179,12 @@ class _Progress:
     def _publish(self):
         live = {"percent": self.percent, "counts": dict(self.counts)}
         cache.set(self.key, live, PROGRESS_SECONDS)
+        self._published_at = time.monotonic()
 
 
 def _start(connection, attempt):
     now = timezone.now()
+    cache.delete(progress_key(connection.id))
     Connection.objects.filter(pk=connection.pk).update(
         sync_status=SyncStatus.RUNNING,
         sync_progress=0,
