@@ -4,11 +4,14 @@ import logging
 import threading
 import time
 import uuid
+from collections import defaultdict
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from django.db import connection as db
 from django.db import connections
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 
@@ -128,14 +131,14 @@ def test_a_full_size_sync_commits_balanced_books_with_an_entry_per_document(
     run_sync(connection.id, 1)
     elapsed = time.monotonic() - started
 
-    unbalanced = (
-        JournalLine.objects.filter(connection=connection)
-        .values("entry")
-        .annotate(total=Sum("amount"), lines=Count("id"))
-        .exclude(total=0)
-    )
-    assert not unbalanced.exists()
-    assert JournalLine.objects.filter(connection=connection).count() > 10_000
+    # Summed here, not in SQL: SQLite would add the amounts as floats.
+    totals = defaultdict(Decimal)
+    lines = JournalLine.objects.filter(connection=connection)
+    for entry_id, amount in lines.values_list("entry_id", "amount"):
+        totals[entry_id] += amount
+    assert set(totals.values()) == {Decimal("0.00")}
+    assert len(totals) == JournalEntry.objects.filter(connection=connection).count()
+    assert lines.count() > 10_000
     for source_type, model in DOCUMENTS.items():
         posted = JournalEntry.objects.filter(
             connection=connection, source_type=source_type
@@ -328,6 +331,10 @@ def test_a_retry_that_succeeds_clears_the_error(connection, monkeypatch, task_qu
     assert len(task_queue.results) == 1
 
 
+@pytest.mark.skipif(
+    db.vendor == "sqlite",
+    reason="SQLite's test database is in memory, where writers fail, not queue",
+)
 @pytest.mark.django_db(transaction=True)
 def test_two_syncs_of_one_connection_at_once_both_succeed():
     connection = ConnectionFactory(is_ready=False, sync_status=SyncStatus.QUEUED)
