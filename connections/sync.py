@@ -214,10 +214,6 @@ def delete_books(connection):
             cursor.execute(_delete_sql(model), [connection_id])
 
 
-# connections.services deletes connections through the earlier, private name.
-_delete_books = delete_books
-
-
 def _delete_sql(model):
     table = db.ops.quote_name(model._meta.db_table)
     if model not in LINE_PARENTS:
