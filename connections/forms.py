@@ -62,6 +62,7 @@ class ReportPeriodForm(forms.Form):
 
     def __init__(self, *args, today, **kwargs):
         super().__init__(*args, **kwargs)
+        self.today = today
         self.this_month = today.replace(day=1)
 
     def clean_start(self):
@@ -82,10 +83,15 @@ class ReportPeriodForm(forms.Form):
         return self.cleaned_data
 
     def period(self):
-        """The first day of the start month and the last day of the end month."""
+        """From the first day of the start month to the end month's last day.
+
+        A period ending this month ends today, so aging is not measured
+        against days that have not come yet.
+        """
         end = self.cleaned_data["end"]
         last_day = calendar.monthrange(end.year, end.month)[1]
-        return self.cleaned_data["start"], end.replace(day=last_day)
+        month_end = end.replace(day=last_day)
+        return self.cleaned_data["start"], min(month_end, self.today)
 
     def _past_month(self, value):
         month = value.replace(day=1)

@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import admin_required, member_required
-from connections import exports, services, sync
+from connections import exports, reports, services, sync
 from connections.forms import (
     ConnectionCreateForm,
     ConnectionFilterForm,
@@ -180,8 +180,6 @@ def report(request, connection_id):
         context = {"page": "connections", "connection": connection, "form": form}
         return render(request, "connections/report.html", context)
 
-    from connections import reports
-
     start, end = form.period()
     period = f"{start:%Y-%m}-to-{end:%Y-%m}"
     return _xlsx_download(
@@ -237,8 +235,6 @@ def _entity_syncs(connection, progress):
 
 
 def _report_form(data):
-    from connections import reports
-
     today = timezone.localdate()
     start, end = reports.default_period(today)
     initial = {"start": start, "end": end}
