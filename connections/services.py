@@ -86,6 +86,9 @@ def connection_enable(connection):
     connection.disabled_reason = ""
     connection.save(update_fields=["disabled", "disabled_reason", "updated"])
     log.info("Connection %s enabled", connection.id)
+    if connection.sync_status == SyncStatus.QUEUED:
+        # The worker skipped the sync queued while this was disabled.
+        transaction.on_commit(lambda: enqueue_sync(connection))
 
 
 def connection_delete(connection):

@@ -188,6 +188,20 @@ def test_admin_enables_a_disabled_connection(admin_client, organisation):
     assert messages_of(response) == [f"Enabled {connection.store_name}."]
 
 
+def test_enabling_requeues_a_sync_that_was_skipped_while_disabled(
+    admin_client, organisation, django_capture_on_commit_callbacks
+):
+    connection = ConnectionFactory(
+        organisation=organisation, disabled=True, is_ready=False, sync_status="queued"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(action_url(connection, "enable"))
+
+    queued = DBTaskResult.objects.filter(args_kwargs__args=[str(connection.pk), 1])
+    assert queued.count() == 1
+
+
 def test_admin_deletes_a_connection_and_its_books(admin_client, connection):
     add_books(connection)
 
