@@ -7,7 +7,8 @@ Excel accepts, no characters XLSX forbids, and no cell text a spreadsheet
 would run as a formula.
 
 Rows go through a converter per column chosen once, when the sheet is
-declared, because an export writes millions of cells.
+declared, and styled columns reuse one prepared cell each, because an export
+writes millions of cells.
 """
 
 import re
@@ -18,9 +19,13 @@ from openpyxl import Workbook as OpenpyxlWorkbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Font
+from openpyxl.styles.numbers import FORMAT_DATE_DATETIME, FORMAT_DATE_YYYYMMDD2
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 MONEY_FORMAT = "#,##0.00"
+DATE_FORMAT = FORMAT_DATE_YYYYMMDD2
+DATETIME_FORMAT = FORMAT_DATE_DATETIME
 TEXT = "text"
 DATE = "date"
 DATETIME = "datetime"
@@ -94,7 +99,8 @@ def naive_utc(value):
 def safe_sheet_name(title, taken=()):
     """A sheet name Excel accepts and that no name in `taken` already uses."""
     name = ILLEGAL_CHARACTERS_RE.sub("", SHEET_NAME_FORBIDDEN.sub(" ", title))
-    name = " ".join(name.split()).strip("'")[:MAX_SHEET_NAME].strip() or "Sheet"
+    # Excel also refuses a name that starts or ends with an apostrophe.
+    name = " ".join(name.split())[:MAX_SHEET_NAME].strip(" '") or "Sheet"
     if name.lower() in RESERVED_SHEET_NAMES:
         name = f"{name} (1)"
 
@@ -108,15 +114,13 @@ def safe_sheet_name(title, taken=()):
 
 
 PLAIN_CONVERTERS = {TEXT: safe_text, DATETIME: naive_utc}
+CELL_FORMATS = {DATE: DATE_FORMAT, DATETIME: DATETIME_FORMAT, MONEY: MONEY_FORMAT}
 
 
 class _ReusedCell(Cell):
     """A styled cell written again and again with new values.
 
-    Its style never changes, so its style id is looked up once rather than
-    per value. openpyxl recognises a cell passed as a value by failing to
-    store it and formatting the failure message with repr(); a constant
-    repr keeps that cheap too.
+    Its style never changes, so its style id is looked up once, not per value.
     """
 
     __slots__ = ("_fixed_style_id",)
@@ -130,8 +134,31 @@ class _ReusedCell(Cell):
     def style_id(self):
         return self._fixed_style_id
 
-    def __repr__(self):
-        return "<reused cell>"
+
+class _StreamingWorksheet(WriteOnlyWorksheet):
+    """openpyxl's write-only sheet, taking prepared cells as they are.
+
+    openpyxl's own row loop tries every value as a plain value first and
+    takes the failure to mean "this is a cell"; for the styled cells of
+    money and date columns that failed attempt was the costliest step.
+    Rows carry no hyperlinks or comments here, so neither is handled.
+    """
+
+    def _values_to_row(self, values, row_idx):
+        cell = WriteOnlyCell(self)
+        for column, value in enumerate(values, 1):
+            if value is None:
+                continue
+            if isinstance(value, Cell):
+                value.row, value.column = row_idx, column
+                yield value
+                continue
+
+            cell.value = value
+            cell.row, cell.column = row_idx, column
+            yield cell
+            if cell.has_style:
+                cell = WriteOnlyCell(self)
 
 
 class Workbook:
@@ -143,7 +170,8 @@ class Workbook:
 
     def add_sheet(self, title, columns):
         taken = [sheet.title for sheet in self._sheets]
-        worksheet = self._book.create_sheet(safe_sheet_name(title, taken))
+        worksheet = _StreamingWorksheet(self._book, safe_sheet_name(title, taken))
+        self._book._add_sheet(worksheet)
         sheet = Sheet(worksheet, columns)
         self._sheets.append(sheet)
         return sheet
@@ -221,19 +249,24 @@ class Sheet:
     def _converter(self, kind):
         """The function a column's values pass through; None means as they are.
 
-        openpyxl already writes dates as dates and numbers as numbers.
+        Numbers need nothing: openpyxl writes them as numbers.
         """
-        if kind == MONEY:
-            return self._styled(MONEY_FORMAT)
-        return PLAIN_CONVERTERS.get(kind)
+        number_format = CELL_FORMATS.get(kind)
+        if number_format is None:
+            return PLAIN_CONVERTERS.get(kind)
+        return self._styled(number_format, PLAIN_CONVERTERS.get(kind))
 
-    def _styled(self, number_format):
+    def _styled(self, number_format, convert=None):
         # One cell per column, reused: openpyxl writes each row as it is
         # appended, so a cell is free again once append() returns.
         cell = _ReusedCell(self._worksheet, number_format)
 
-        def convert(value):
+        def styled(value):
             cell.value = value
             return cell
 
-        return convert
+        def converted_and_styled(value):
+            cell.value = convert(value)
+            return cell
+
+        return styled if convert is None else converted_and_styled
