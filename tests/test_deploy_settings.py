@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
 
 def _manage(*args, **env_overrides):
     env = {**os.environ, **PRODUCTION_ENV, **env_overrides}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
