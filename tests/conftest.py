@@ -28,7 +28,7 @@ def outsider(db):
     return MembershipFactory(role=Role.ADMIN).user
 
 
-def _client_for(user, environment=Environment.SANDBOX):
+def signed_in_client(user, environment=Environment.SANDBOX):
     client = Client()
     client.force_login(user)
     session = client.session
@@ -39,17 +39,17 @@ def _client_for(user, environment=Environment.SANDBOX):
 
 @pytest.fixture
 def admin_client(admin):
-    return _client_for(admin)
+    return signed_in_client(admin)
 
 
 @pytest.fixture
 def developer_client(developer):
-    return _client_for(developer)
+    return signed_in_client(developer)
 
 
 @pytest.fixture
 def outsider_client(outsider):
-    return _client_for(outsider)
+    return signed_in_client(outsider)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.utils import timezone
 from connections.models import EntitySync
 from connections.sync import progress_key
 from rutterdash.environments import Environment
-from tests.conftest import _client_for
+from tests.conftest import signed_in_client
 from tests.factories import ConnectionFactory
 
 
@@ -75,7 +75,7 @@ def test_production_connection_is_not_found_from_sandbox(
 
 
 def test_sandbox_connection_is_not_found_from_production(developer, connection):
-    client = _client_for(developer, Environment.PRODUCTION)
+    client = signed_in_client(developer, Environment.PRODUCTION)
 
     response = client.get(url(connection))
 

@@ -9,7 +9,7 @@ from django_tasks_db.models import DBTaskResult
 from connections.models import ENTITIES, Connection, EntitySync
 from rutterdash import crypto
 from rutterdash.environments import Environment
-from tests.conftest import _client_for
+from tests.conftest import signed_in_client
 from tests.factories import ConnectionFactory
 
 LIST_URL = "/connections/"
@@ -101,7 +101,7 @@ def test_production_list_shows_only_production_connections(
         organisation=organisation, environment=Environment.PRODUCTION
     )
 
-    response = _client_for(developer, Environment.PRODUCTION).get(LIST_URL)
+    response = signed_in_client(developer, Environment.PRODUCTION).get(LIST_URL)
 
     assert listed(response) == {live.pk}
 
@@ -303,7 +303,7 @@ def test_sandbox_list_offers_to_create_a_connection(developer_client):
 
 
 def test_production_list_has_no_create_form(developer):
-    client = _client_for(developer, Environment.PRODUCTION)
+    client = signed_in_client(developer, Environment.PRODUCTION)
 
     response = client.get(LIST_URL)
 
@@ -352,7 +352,7 @@ def test_create_enqueues_the_initial_sync(
 
 
 def test_create_is_refused_in_production(developer, django_capture_on_commit_callbacks):
-    client = _client_for(developer, Environment.PRODUCTION)
+    client = signed_in_client(developer, Environment.PRODUCTION)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(CREATE_URL, {"platform": "XERO"})
