@@ -2,12 +2,15 @@
 
 The key decides both the organisation and the environment, so an
 authenticated request carries a ``Scope`` exactly like a dashboard request.
+The API layer resolves the key once, before rate limiting and idempotency
+need it (``identify``); the endpoint's auth then reuses that result.
 """
 
 import logging
 import uuid
 
 from ninja.security import HttpBasicAuth
+from ninja.security.http import DecodeError
 
 from accounts.models import ApiKey
 from rutterdash import crypto
@@ -22,6 +25,9 @@ _NO_SECRET_HASH = "0" * 64
 
 class ApiKeyAuth(HttpBasicAuth):
     def authenticate(self, request, client_id, client_secret):
+        if getattr(request, "api_key", None) is not None:
+            return request.api_key
+
         api_key = api_key_for(client_id, client_secret)
         if api_key is None:
             log.debug("Refused API credentials for %r", client_id[:40])
@@ -30,6 +36,24 @@ class ApiKeyAuth(HttpBasicAuth):
         request.api_key = api_key
         request.scope = Scope(api_key.organisation, api_key.environment)
         return api_key
+
+
+def identify(request):
+    """Set ``request.api_key`` and ``request.scope`` if the credentials fit."""
+    request.api_key = None
+    credentials = _basic_credentials(request.headers.get("Authorization"))
+    if credentials is None:
+        return None
+    return ApiKeyAuth().authenticate(request, *credentials)
+
+
+def _basic_credentials(header):
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        return ApiKeyAuth().decode_authorization(header)
+    except DecodeError:
+        return None
 
 
 def api_key_for(client_id, client_secret):

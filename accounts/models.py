@@ -176,3 +176,73 @@ class ApiKey(ScopedModel):
     @property
     def is_sandbox(self):
         return self.environment == Environment.SANDBOX
+
+
+class ApiRequest(models.Model):
+    """One request to the API, for the dashboard's request log.
+
+    Bodies are never kept: they carry customers' books and secrets.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    environment = models.CharField(
+        max_length=16, choices=Environment.choices, blank=True
+    )
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    connection = models.ForeignKey(
+        "connections.Connection",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    request_id = models.UUIDField(unique=True)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=512)
+    status = models.PositiveSmallIntegerField()
+    duration_ms = models.PositiveIntegerField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organisation", "environment", "-created"],
+                name="api_request_listing",
+            )
+        ]
+
+
+class IdempotencyKey(ScopedModel):
+    """The first accepted response to a write sent with an Idempotency-Key.
+
+    A row without a status is a claim: its request is still running.
+    """
+
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True)
+    body = models.BinaryField(default=b"")
+    content_type = models.CharField(max_length=100, blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "environment", "key"],
+                name="one_response_per_idempotency_key",
+            )
+        ]
+
+
+class RateLimitWindow(models.Model):
+    """How many API requests an organisation made in its current window."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, related_name="+"
+    )
+    window = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)

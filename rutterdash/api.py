@@ -7,25 +7,34 @@ Conventions every router inherits, so an endpoint only adds its own logic:
 - ``X-Rutter-Version`` must name a supported version, else 400;
 - every failure, including validation, unknown paths, wrong methods and
   crashes, answers Rutter's error object (see rutterdash.api_errors);
-- every response carries ``X-Rutter-Request-ID``.
+- every response carries ``X-Rutter-Request-ID`` and is recorded in the
+  request log (rutterdash.api_requests);
+- each organisation is held to a rate limit (rutterdash.ratelimit);
+- writes honour ``Idempotency-Key`` and accepted writes carry
+  ``X-Rutter-Job-ID`` (rutterdash.idempotency);
+- the description at /versioned/openapi.json, rendered at /versioned/docs,
+  uses Rutter's own response schemas (rutterdash.api_schema).
 
 New endpoint groups are Routers added at the bottom of this module.
 """
 
 import logging
+import time
 import uuid
-from functools import wraps
+from functools import partial, wraps
 
 from django.http import Http404
+from django.shortcuts import render
 from django.urls import URLPattern, path
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from accounts.api_auth import ApiKeyAuth
+from accounts.api_auth import ApiKeyAuth, identify
 from connections.api import accounting as accounting_router
 from connections.api import router as connections_router
-from rutterdash import api_errors
+from rutterdash import api_errors, api_requests, api_schema, idempotency, ratelimit
 from rutterdash.api_errors import INVALID_REQUEST, ApiError
+from rutterdash.idempotency import JOB_ID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -44,30 +53,72 @@ class RutterAPI(NinjaAPI):
     @property
     def urls(self):
         patterns, app_name, namespace = super().urls
-        patterns = [_with_request_id(pattern) for pattern in patterns]
-        patterns.append(path("<path:unknown>", _with_request_id_view(_unknown)))
+        patterns = [_conventional_pattern(pattern) for pattern in patterns]
+        patterns += [
+            path("docs", _conventional(reference_page), name="reference"),
+            path("<path:unknown>", _conventional(_unknown)),
+        ]
         return patterns, app_name, namespace
 
+    def get_openapi_schema(self, **kwargs):
+        generated = super().get_openapi_schema(**kwargs)
+        return api_schema.with_rutter_shapes(generated)
 
-def _with_request_id(pattern):
-    view = _with_request_id_view(pattern.callback)
+
+def _conventional_pattern(pattern):
+    view = _conventional(pattern.callback)
     return URLPattern(pattern.pattern, view, pattern.default_args, pattern.name)
 
 
-def _with_request_id_view(view):
-    @wraps(view)
-    def identified(request, *args, **kwargs):
-        request.rutter_request_id = str(uuid.uuid4())
-        response = view(request, *args, **kwargs)
-        if response.status_code == 405:
-            response = _method_not_allowed(request, response)
+def _conventional(view):
+    """Wrap a view in identification, limits, idempotency and the log."""
 
+    @wraps(view)
+    def answered(request, *args, **kwargs):
+        started = time.perf_counter()
+        request.rutter_request_id = str(uuid.uuid4())
+
+        response = _answer(request, partial(_run, view, *args, **kwargs))
         response[REQUEST_ID_HEADER] = request.rutter_request_id
+
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        api_requests.record(request, response, elapsed_ms)
         return response
 
     # Basic auth, not cookies, authenticates these views: CSRF cannot apply.
-    identified.csrf_exempt = True
-    return identified
+    answered.csrf_exempt = True
+    return answered
+
+
+def _answer(request, run):
+    try:
+        return _limited(request, run)
+    except Exception as error:
+        return _crash(request, error)
+
+
+def _limited(request, run):
+    api_key = identify(request)
+    if api_key is None:
+        return run(request)
+
+    wait = ratelimit.retry_after(api_key.organisation)
+    if wait is not None:
+        return api_errors.rate_limited(wait).response()
+    if idempotency.applies_to(request):
+        return idempotency.run_once(request, run)
+    return run(request)
+
+
+def _run(view, request, *args, **kwargs):
+    response = view(request, *args, **kwargs)
+    if response.status_code == 405:
+        return _method_not_allowed(request, response)
+
+    accepted_write = 200 <= response.status_code < 300
+    if accepted_write and request.method in idempotency.WRITE_METHODS:
+        response.setdefault(JOB_ID_HEADER, str(uuid.uuid4()))
+    return response
 
 
 def _unknown(request, unknown):
@@ -78,6 +129,12 @@ def _method_not_allowed(request, refusal):
     response = api_errors.method_not_allowed(request.method).response()
     response["Allow"] = refusal["Allow"]
     return response
+
+
+def reference_page(request):
+    document = api.get_openapi_schema(path_prefix="/versioned")
+    context = {"operations": api_schema.operations(document)}
+    return render(request, "api/reference.html", context)
 
 
 def require_version(run):
@@ -134,8 +191,9 @@ def _validation_error(request, error):
 
 
 @api.exception_handler(Http404)
-def _not_found(request, error):
-    return api_errors.not_found().response()
+def _gone(request, error):
+    # The endpoint exists, so a missing resource is Rutter's 410, not a 404.
+    return api_errors.resource_gone().response()
 
 
 @api.exception_handler(HttpError)

@@ -20,6 +20,7 @@ class ApiError(Exception):
         self.error_type = error_type
         self.error_code = error_code
         self.message = message
+        self.headers = {}
 
     def body(self):
         return {
@@ -29,7 +30,10 @@ class ApiError(Exception):
         }
 
     def response(self):
-        return JsonResponse(self.body(), status=self.status)
+        response = JsonResponse(self.body(), status=self.status)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
 
 
 def invalid_credentials(message):
@@ -91,3 +95,39 @@ def needs_update():
 def internal_error():
     message = "Something went wrong on our side. The request ID identifies it."
     return ApiError(500, API_ERROR, "INTERNAL_SERVER_ERROR", message)
+
+
+def resource_gone(message="No such resource for this connection."):
+    """Rutter's 410: the endpoint exists, the id asked for does not."""
+    return ApiError(410, INVALID_REQUEST, "RESOURCE_NOT_FOUND", message)
+
+
+def rate_limited(retry_after):
+    message = (
+        "Too many requests for this organisation. "
+        f"Try again in {retry_after} seconds."
+    )
+    error = ApiError(429, INVALID_REQUEST, "RATE_LIMIT_EXCEEDED", message)
+    error.headers = {"Retry-After": str(retry_after)}
+    return error
+
+
+def idempotency_key_reused():
+    message = (
+        "This Idempotency-Key was already used with a different request. "
+        "Send a new key for a new request."
+    )
+    return ApiError(409, INVALID_REQUEST, "IDEMPOTENCY_KEY_REUSED", message)
+
+
+def idempotent_request_in_progress():
+    message = (
+        "A request with this Idempotency-Key is still being processed. "
+        "Retry once it has finished."
+    )
+    return ApiError(409, INVALID_REQUEST, "IDEMPOTENCY_KEY_IN_USE", message)
+
+
+def invalid_idempotency_key():
+    message = "Idempotency-Key must be between 1 and 255 characters."
+    return ApiError(400, INVALID_REQUEST, "INVALID_IDEMPOTENCY_KEY", message)

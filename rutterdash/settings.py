@@ -178,3 +178,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# API requests each organisation may make per fixed window, across workers.
+RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=500)
+RATE_LIMIT_WINDOW_SECONDS = env.int("RATE_LIMIT_WINDOW_SECONDS", default=10)
