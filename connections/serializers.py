@@ -80,8 +80,12 @@ def connection_detail(connection):
     }
 
 
-def connection_status(connection, entity_syncs):
-    """GetConnectionStatusResponse, with one ``total`` entry per entity."""
+def connection_status(connection, entity_syncs, progress):
+    """GetConnectionStatusResponse, with one ``total`` entry per entity.
+
+    ``progress`` is connections.sync.sync_progress: live counts while a sync
+    runs, else what the last sync recorded.
+    """
     completed = iso_datetime(connection.last_sync_completed_at)
     return {
         "connection": connection_ref(connection),
@@ -93,7 +97,9 @@ def connection_status(connection, entity_syncs):
             "last_sync_completed_at": completed,
             "needs_update_status": {"needs_update": connection.needs_reauth},
             "disabled_status": _disabled_status(connection),
-            "historical_sync_status": _history(connection, entity_syncs),
+            "historical_sync_status": _history(
+                connection, entity_syncs, progress["counts"]
+            ),
         },
     }
 
@@ -112,9 +118,11 @@ def _sync_times(connection):
     }
 
 
-def _history(connection, entity_syncs):
-    by_entity = {sync.entity: sync for sync in entity_syncs}
-    totals = {name: _entity_total(by_entity.get(name)) for name in ENTITIES}
+def _history(connection, entity_syncs, counts):
+    done = {s.entity for s in entity_syncs if s.status == SyncStatus.SUCCEEDED}
+    totals = {
+        name: _entity_total(counts.get(name, 0), name in done) for name in ENTITIES
+    }
     return {
         "historical_sync_completed": connection.is_ready,
         "total": totals,
@@ -128,13 +136,12 @@ def _history(connection, entity_syncs):
     }
 
 
-def _entity_total(sync):
-    done = sync is not None and sync.status == SyncStatus.SUCCEEDED
+def _entity_total(count, ready):
     return {
         "oldest_entity_date": None,
         "newest_entity_date": None,
-        "synced_count": sync.count if sync else 0,
-        "ready": done,
+        "synced_count": count,
+        "ready": ready,
     }
 
 
@@ -217,4 +224,234 @@ def _invoice_line(line):
         "discount_amount": "0",
         "discount_percentage": "0",
         "amount": money_string(line.total_amount),
+    }
+
+
+def company_info(row):
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "legal_name": row.legal_name or None,
+        "currency_code": row.currency_code,
+        "addresses": [row.address] if row.address else [],
+        "created_at": iso_datetime(row.platform_created_at or row.connection.created),
+        "updated_at": iso_datetime(_updated_at(row)),
+    }
+
+
+CUSTOMER_STATUSES = {"active": "ACTIVE", "inactive": "INACTIVE"}
+VENDOR_STATUSES = {"active": "active", "inactive": "archived"}
+
+
+def customer(row):
+    return {
+        "id": str(row.id),
+        "platform_id": row.platform_id,
+        "subsidiary_id": None,
+        "status": CUSTOMER_STATUSES.get(row.status, "UNKNOWN"),
+        "customer_name": row.name,
+        **_contact(row),
+        "updated_at": iso_datetime(_updated_at(row)),
+    }
+
+
+def vendor(row):
+    return {
+        "id": str(row.id),
+        "platform_id": row.platform_id,
+        "status": VENDOR_STATUSES.get(row.status, "unknown"),
+        "vendor_name": row.name,
+        "website": row.website or None,
+        "subsidiaries": [],
+        **_contact(row),
+        "created_at": iso_datetime(row.platform_created_at),
+        "updated_at": iso_datetime(row.platform_updated_at),
+    }
+
+
+def _contact(party):
+    return {
+        "contact_name": party.contact_name or None,
+        "currency_code": party.currency_code or None,
+        "email": party.email or None,
+        "phone": party.phone or None,
+        "registration_number": None,
+        "tax_number": None,
+        "addresses": _addresses(party),
+    }
+
+
+def _addresses(party):
+    parts = {
+        "address1": party.address_line1 or None,
+        "address2": None,
+        "city": party.city or None,
+        "country": party.country or None,
+        "postal_code": party.postal_code or None,
+        "region": party.region or None,
+    }
+    if not any(parts.values()):
+        return []
+    return [{"type": "billing", **parts}]
+
+
+def bill(row):
+    """A Bill, money as numbers; expects ``lines`` and ``payments`` prefetched."""
+    return {
+        "id": str(row.id),
+        "platform_id": row.platform_id,
+        "account_id": str(row.account_id),
+        "subsidiary_id": None,
+        "vendor_id": str(row.vendor_id),
+        "document_number": row.document_number or None,
+        "issue_date": iso_date(row.issue_date),
+        "due_date": iso_date(row.due_date),
+        "status": row.status,
+        "currency_code": row.currency_code,
+        "memo": row.memo or None,
+        "sub_total": money_number(row.sub_total),
+        "tax_amount": money_number(row.tax_amount),
+        "total_discount": 0.0,
+        "total_amount": money_number(row.total_amount),
+        "amount_due": money_number(row.amount_due),
+        "linked_purchase_orders": [],
+        "linked_credit_memos": [],
+        "linked_payments": [_bill_payment_link(p) for p in row.payments.all()],
+        "line_items": [_bill_line(line) for line in row.lines.all()],
+        "created_at": iso_datetime(row.platform_created_at),
+        "updated_at": iso_datetime(row.platform_updated_at),
+    }
+
+
+def _bill_payment_link(payment):
+    return {
+        "id": str(payment.id),
+        "allocated_date": iso_date(payment.date),
+        "allocated_amount": money_number(payment.total_amount),
+    }
+
+
+def _bill_line(line):
+    return {
+        "account_id": str(line.account_id),
+        "description": line.description or None,
+        "class_id": None,
+        "customer_id": None,
+        "department_id": None,
+        "location_id": None,
+        "tax_rate_id": None,
+        "discount_amount": None,
+        "discount_percentage": None,
+        "sub_total": money_number(line.total_amount),
+        "tax_amount": None,
+        "total_amount": money_number(line.total_amount),
+        "item": {
+            "id": None,
+            "quantity": float(line.quantity),
+            "unit_amount": money_number(line.unit_amount),
+        },
+    }
+
+
+def invoice_payment(row):
+    """An InvoicePayment, money as decimal strings, against its one invoice."""
+    return {
+        "id": str(row.id),
+        "platform_id": row.platform_id,
+        "account_id": str(row.account_id),
+        "customer_id": str(row.customer_id),
+        "txn_date": iso_date(row.date),
+        "currency_code": row.currency_code or None,
+        "memo": row.memo or None,
+        "total_amount": money_string(row.total_amount),
+        "linked_invoices": [
+            {
+                "id": str(row.invoice_id),
+                "allocated_at": iso_date(row.date),
+                "amount": money_string(row.total_amount),
+            }
+        ],
+        "updated_at": iso_datetime(row.platform_updated_at),
+    }
+
+
+def bill_payment(row):
+    """A BillPayment, money as numbers, against its one bill."""
+    return {
+        "id": str(row.id),
+        "platform_id": row.platform_id,
+        "account_id": str(row.account_id),
+        "vendor_id": str(row.vendor_id),
+        "transaction_date": iso_date(row.date),
+        "currency_code": row.currency_code,
+        "memo": row.memo or None,
+        "total_amount": money_number(row.total_amount),
+        "linked_bills": [
+            {
+                "id": str(row.bill_id),
+                "allocated_date": iso_date(row.date),
+                "allocated_amount": money_number(row.total_amount),
+            }
+        ],
+        "created_at": iso_datetime(row.platform_created_at),
+        "updated_at": iso_datetime(row.platform_updated_at),
+    }
+
+
+def expense(row):
+    """An Expense, money as numbers; expects ``lines`` prefetched."""
+    vendor_id = str(row.vendor_id) if row.vendor_id else None
+    return {
+        "id": str(row.id),
+        "platform_id": row.platform_id,
+        "account_id": str(row.account_id),
+        "subsidiary_id": None,
+        "vendor_id": vendor_id,
+        "transaction_date": iso_date(row.transaction_date),
+        "currency_code": row.currency_code,
+        "expense_type": row.expense_type,
+        "memo": row.memo or None,
+        "line_items": [_expense_line(line) for line in row.lines.all()],
+        "created_at": iso_datetime(row.platform_created_at),
+        "updated_at": iso_datetime(row.platform_updated_at),
+    }
+
+
+def _expense_line(line):
+    return {
+        "account_id": str(line.account_id),
+        "description": line.description or None,
+        "class_id": None,
+        "customer_id": None,
+        "department_id": None,
+        "location_id": None,
+        "tax_rate_id": None,
+        "total_amount": money_number(line.total_amount),
+    }
+
+
+def journal_entry(row):
+    """A JournalEntry; line amounts signed, debits positive, credits negative.
+
+    Expects ``lines`` prefetched.
+    """
+    return {
+        "id": str(row.id),
+        "platform_id": row.platform_id,
+        "subsidiary_id": None,
+        "transaction_date": iso_date(row.transaction_date),
+        "currency_code": row.currency_code or None,
+        "memo": row.memo or None,
+        "line_items": [_journal_line(line) for line in row.lines.all()],
+        "created_at": iso_datetime(row.platform_created_at),
+        "updated_at": iso_datetime(row.platform_updated_at),
+    }
+
+
+def _journal_line(line):
+    return {
+        "account_id": str(line.account_id),
+        "description": line.description or None,
+        "tax_rate_id": None,
+        "total_amount": money_number(line.amount),
     }

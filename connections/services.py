@@ -65,13 +65,19 @@ def enqueue_sync(connection, attempt=1, run_after=None):
 
 
 def connection_resync(connection):
-    """Queue a fresh sync. Running it twice leaves the same books, not duplicates."""
+    """Queue a fresh sync. Running it twice leaves the same books, not duplicates.
+
+    Returns the queued task's result, or None while an open transaction
+    defers the enqueue to its commit.
+    """
     Connection.objects.filter(pk=connection.pk).update(
         sync_status=SyncStatus.QUEUED, sync_progress=0, sync_error=""
     )
     connection.refresh_from_db()
-    transaction.on_commit(lambda: enqueue_sync(connection))
+    queued = []
+    transaction.on_commit(lambda: queued.append(enqueue_sync(connection)))
     log.info("Resync queued for connection %s", connection.id)
+    return queued[0] if queued else None
 
 
 def connection_disable(connection, reason="Disabled from the dashboard"):
