@@ -230,3 +230,4 @@ def _field_name(location):
 api.add_router("/connections", connections_router)
 api.add_router("/accounting", accounting_router)
 import connections.api_writes  # noqa: E402, F401 (adds POSTs to accounting_router)
+api.add_router("/accounting", "connections.api_statements.router")

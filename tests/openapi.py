@@ -1,6 +1,6 @@
 """Validate our API's responses against Rutter's published OpenAPI document.
 
-The document is loaded once per test run. Three things are adjusted before
+The document is loaded once per test run. Four things are adjusted before
 it reaches the validator, each to keep Rutter's meaning rather than to relax
 it (see /work/shared/reference/README.md):
 
@@ -9,7 +9,8 @@ it (see /work/shared/reference/README.md):
   3.1 spelling (``null`` added to ``type`` and ``enum``); a 3.1 validator
   ignores ``nullable`` and would refuse every null Rutter documents;
 - the expense line's 3.0-style ``exclusiveMinimum: true`` becomes
-  ``exclusiveMinimum: 0`` ("greater than 0", as Rutter means it).
+  ``exclusiveMinimum: 0`` ("greater than 0", as Rutter means it);
+- a nullable ``$ref`` that also carries ``type: null`` loses that empty type.
 """
 
 from functools import cache
@@ -75,6 +76,10 @@ def _fix_exclusive_minimum(schema):
 
 def _allow_null(schema):
     if "$ref" in schema:
+        # The income statement's cost_of_sales pairs its $ref with a bare
+        # `type: null`, which is no type at all; Rutter means "or null".
+        if schema.get("type", "") is None:
+            del schema["type"]
         return {"anyOf": [schema, {"type": "null"}]}
 
     kind = schema.get("type")
