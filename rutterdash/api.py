@@ -191,9 +191,10 @@ def _validation_error(request, error):
 
 
 @api.exception_handler(Http404)
-def _gone(request, error):
-    # The endpoint exists, so a missing resource is Rutter's 410, not a 404.
-    return api_errors.resource_gone().response()
+def _not_found(request, error):
+    # Rutter is moving "no such id" from 404 to 410; endpoints that have
+    # moved raise api_errors.resource_gone() instead of Http404.
+    return api_errors.not_found().response()
 
 
 @api.exception_handler(HttpError)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import ApiRequest, IdempotencyKey
 from accounts.services import api_key_create
 from connections.models import Connection
-from rutterdash import ratelimit
+from rutterdash import api_errors, ratelimit
 from rutterdash.environments import Environment
 from rutterdash.idempotency import request_hash
 from tests.api_support import api_client, basic_auth
@@ -214,7 +214,22 @@ def test_a_new_window_starts_a_new_count(sandbox_api, settings, monkeypatch):
     assert response.status_code == 200
 
 
-def test_a_missing_resource_of_a_known_endpoint_is_gone(
+def test_an_endpoint_may_answer_a_missing_resource_as_gone(
+    sandbox_api, organisation, monkeypatch
+):
+    def missing(connection):
+        raise api_errors.resource_gone()
+
+    monkeypatch.setattr("connections.serializers.connection_listed", missing)
+    ConnectionFactory(organisation=organisation)
+
+    response = sandbox_api.get("/versioned/connections")
+
+    assert response.status_code == 410
+    assert response.json()["error_code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_http404_from_an_endpoint_answers_not_found(
     sandbox_api, organisation, monkeypatch
 ):
     def missing(connection):
@@ -225,8 +240,8 @@ def test_a_missing_resource_of_a_known_endpoint_is_gone(
 
     response = sandbox_api.get("/versioned/connections")
 
-    assert response.status_code == 410
-    assert response.json()["error_code"] == "RESOURCE_NOT_FOUND"
+    assert response.status_code == 404
+    assert response.json()["error_code"] == "NOT_FOUND"
 
 
 def _freeze_clock(monkeypatch, now):
