@@ -130,7 +130,8 @@ def connection_sync(request, response: HttpResponse, query: Query[ConnectionQuer
 
 @router.delete("/{connection_id}", url_name="connections_delete")
 def connection_delete(request, connection_id: str):
-    connection = request.scope.get(Connection, pk=connection_id)
+    connections = request.scope.all(Connection)
+    connection = _one_of(connections, connection_id)
 
     services.connection_delete(connection)
     return {"success": True}
