@@ -358,3 +358,25 @@ def test_a_token_of_another_organisation_cannot_write(connection):
 
     assert response.status_code == 401
     assert not Customer.objects.exists()
+
+
+def test_a_repeated_idempotency_key_writes_the_invoice_once(sandbox_api, bodies):
+    body = json.dumps(bodies["invoice"])
+    path = f"/versioned{ws.PATHS['invoice']}?access_token={TOKEN}"
+
+    first, second = (
+        sandbox_api.post(
+            path,
+            data=body,
+            content_type="application/json",
+            headers={"Idempotency-Key": "invoice-march"},
+        )
+        for _ in range(2)
+    )
+
+    assert second.status_code == 200
+    assert second.json() == first.json()
+    assert ws.job_id(second) == ws.job_id(first)
+    created = first.json()["invoice"]["id"]
+    assert JournalEntry.objects.filter(source_id=created).count() == 1
+    assert Invoice.objects.filter(customer__name="Acme").count() == 2

@@ -1,0 +1,266 @@
+"""A small business's year written through the API, then read back.
+
+The expected figures are added up here from what the test posted, not
+from the database, so the statements are checked against an independent
+reckoning of the same year.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from connections import ledger
+from rutterdash.environments import Environment
+from tests import write_support as ws
+from tests.api_support import client_for
+from tests.factories import ConnectionFactory
+
+TOKEN = "access-sandbox-round-trip"
+YEAR = 2024
+CAPITAL = Decimal("50000.00")
+EQUIPMENT = Decimal("12000.00")
+MONTHLY_DEPRECIATION = Decimal("100.00")
+RENT = Decimal("800.00")
+
+
+@dataclass
+class Year:
+    """What the test posted, summed as it went."""
+
+    invoiced: Decimal = Decimal(0)
+    received: Decimal = Decimal(0)
+    billed: Decimal = Decimal(0)
+    bills_paid: Decimal = Decimal(0)
+    rent: Decimal = Decimal(0)
+    depreciation: Decimal = Decimal(0)
+    ids: dict = field(default_factory=dict)
+
+    @property
+    def bank(self):
+        paid_out = EQUIPMENT + self.bills_paid + self.rent
+        return CAPITAL + self.received - paid_out
+
+    @property
+    def net_income(self):
+        return self.invoiced - self.billed - self.rent - self.depreciation
+
+
+class Books:
+    """Writes through the API, failing the test on any refusal."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def write(self, entity, body):
+        response = ws.post_write(self.client, TOKEN, entity, body)
+        assert response.status_code == 200, response.content
+        return response.json()[entity]
+
+
+@pytest.fixture
+def connection(organisation):
+    return ConnectionFactory(organisation=organisation, access_token=TOKEN)
+
+
+@pytest.fixture
+def books(organisation, connection):
+    return Books(client_for(organisation, Environment.SANDBOX))
+
+
+@pytest.fixture
+def year(books):
+    posted = Year()
+    _open_the_books(books, posted)
+    for month in range(1, 13):
+        _trade(books, posted, month)
+    return posted
+
+
+def _open_the_books(books, year):
+    for kind, code, name in ws.CHART:
+        body = ws.account_body(kind, code, name)
+        year.ids[code] = books.write("account", body)["id"]
+    year.ids["customer"] = books.write("customer", ws.customer_body())["id"]
+    year.ids["vendor"] = books.write("vendor", ws.vendor_body())["id"]
+
+    capital = [("1000", CAPITAL), ("3000", -CAPITAL)]
+    _journal(books, year, date(YEAR, 1, 1), capital)
+    equipment = [("1500", EQUIPMENT), ("1000", -EQUIPMENT)]
+    _journal(books, year, date(YEAR, 1, 2), equipment)
+
+
+def _trade(books, year, month):
+    _sell(books, year, month)
+    _buy(books, year, month)
+    _pay_rent(books, year, month)
+
+    depreciation = [("6100", MONTHLY_DEPRECIATION), ("1500", -MONTHLY_DEPRECIATION)]
+    _journal(books, year, date(YEAR, month, 28), depreciation)
+    year.depreciation += MONTHLY_DEPRECIATION
+
+
+def _sell(books, year, month):
+    amount = Decimal("1500.75") + month
+    issued = date(YEAR, month, 5)
+    invoice = books.write("invoice", _invoice(year, amount, issued))
+    year.invoiced += amount
+
+    # Customers pay in full, except November's half and December's nothing.
+    unpaid = {11: amount / 2, 12: amount}.get(month, Decimal(0))
+    paid = amount - unpaid.quantize(Decimal("0.01"))
+    if paid:
+        received = date(YEAR, month, 25)
+        books.write("invoice_payment", _receipt(year, invoice, paid, received))
+        year.received += paid
+
+
+def _buy(books, year, month):
+    amount = Decimal("400.10") + month
+    bill = books.write("bill", _bill(year, amount, date(YEAR, month, 3)))
+    year.billed += amount
+
+    if month < 12:
+        paid_on = date(YEAR, month, 20)
+        books.write("bill_payment", _bill_payment(year, bill, amount, paid_on))
+        year.bills_paid += amount
+
+
+def _pay_rent(books, year, month):
+    books.write("expense", _rent(year, date(YEAR, month, 1)))
+    year.rent += RENT
+
+
+def _journal(books, year, day, postings):
+    lines = [
+        {"account_id": year.ids[code], "total_amount": float(amount)}
+        for code, amount in postings
+    ]
+    entry = {
+        "transaction_date": day.isoformat(),
+        "currency_code": "USD",
+        "line_items": lines,
+    }
+    books.write("journal_entry", {"journal_entry": entry})
+
+
+def _invoice(year, amount, day):
+    line = {"account_id": year.ids["4000"], "total_amount": float(amount)}
+    line["item"] = {"quantity": 1, "unit_amount": float(amount)}
+    invoice = {
+        "customer_id": year.ids["customer"],
+        "issue_date": day.isoformat(),
+        "due_date": day.replace(day=28).isoformat(),
+        "currency_code": "USD",
+        "line_items": [line],
+    }
+    return {"invoice": invoice}
+
+
+def _receipt(year, invoice, amount, day):
+    payment = {
+        "account_id": year.ids["1000"],
+        "customer_id": year.ids["customer"],
+        "txn_date": day.isoformat(),
+        "currency_code": "USD",
+        "total_amount": float(amount),
+        "linked_invoices": [{"id": invoice["id"], "amount": float(amount)}],
+    }
+    return {"invoice_payment": payment}
+
+
+def _bill(year, amount, day):
+    line = {"account_id": year.ids["5000"], "total_amount": float(amount)}
+    bill = {
+        "vendor_id": year.ids["vendor"],
+        "issue_date": day.isoformat(),
+        "currency_code": "USD",
+        "line_items": [line],
+    }
+    return {"bill": bill}
+
+
+def _bill_payment(year, bill, amount, day):
+    link = {
+        "id": bill["id"],
+        "allocated_date": day.isoformat(),
+        "allocated_amount": float(amount),
+    }
+    payment = {
+        "account_id": year.ids["1000"],
+        "vendor_id": year.ids["vendor"],
+        "transaction_date": day.isoformat(),
+        "currency_code": "USD",
+        "linked_bills": [link],
+    }
+    return {"bill_payment": payment}
+
+
+def _rent(year, day):
+    line = {"account_id": year.ids["6000"], "total_amount": float(RENT)}
+    expense = {
+        "account_id": year.ids["1000"],
+        "transaction_date": day.isoformat(),
+        "currency_code": "USD",
+        "expense_type": "expense",
+        "line_items": [line],
+    }
+    return {"expense": expense}
+
+
+def test_the_years_trial_balance_ties(connection, year):
+    balance = ledger.trial_balance(connection, date(YEAR, 12, 31))
+
+    assert balance.total_debit == balance.total_credit
+    assert balance.total_debit > 0
+
+
+def test_balance_sheet_matches_the_years_postings(connection, year):
+    sheet = ledger.balance_sheet(connection, date(YEAR, 12, 31))
+
+    by_code = _lines_by_code(sheet.assets, sheet.liabilities, sheet.equity)
+    assert by_code["1000"] == year.bank
+    assert by_code["1100"] == year.invoiced - year.received
+    assert by_code["1500"] == EQUIPMENT - year.depreciation
+    assert by_code["2000"] == year.billed - year.bills_paid
+    assert by_code["3000"] == CAPITAL
+    assert _earnings(sheet) == year.net_income
+    assert sheet.difference == 0
+
+
+def test_income_statement_matches_the_years_postings(connection, year):
+    statement = ledger.income_statement(
+        connection, date(YEAR, 1, 1), date(YEAR, 12, 31)
+    )
+
+    assert statement.income.total == year.invoiced
+    assert statement.cost_of_sales.total == year.billed
+    assert statement.expenses.total == year.rent + year.depreciation
+    assert statement.net_income_total == year.net_income
+
+
+def test_open_invoices_and_bills_tie_to_their_control_accounts(connection, year):
+    as_of = date(YEAR, 12, 31)
+
+    receivables = ledger.receivables_aging(connection, as_of)
+    payables = ledger.payables_aging(connection, as_of)
+
+    assert receivables.total == year.invoiced - year.received
+    assert receivables.difference == 0
+    assert payables.total == year.billed - year.bills_paid
+    assert payables.difference == 0
+
+
+def _lines_by_code(*sections):
+    return {
+        line.code: line.amount
+        for section in sections
+        for line in section.lines
+        if line.code
+    }
+
+
+def _earnings(sheet):
+    titled = {line.label: line.amount for line in sheet.equity.lines}
+    return titled["Current year earnings"] + titled["Earnings from prior years"]
