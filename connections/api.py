@@ -284,10 +284,8 @@ def bill_payment_fetch(request, object_id: str, query: Query[ConnectionQuery]):
 
 @accounting.get("/expenses", url_name="accounting_expenses")
 def expense_list(request, query: Query[ExpenseListQuery]):
-    rows = None
-    if query.expense_type:
-        rows = Q(expense_type=query.expense_type)
-    return _page(request, query, EXPENSES, rows)
+    of_type = Q(expense_type=query.expense_type) if query.expense_type else None
+    return _page(request, query, EXPENSES, of_type)
 
 
 @accounting.get("/expenses/{object_id}", url_name="accounting_expense")
