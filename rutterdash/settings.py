@@ -8,7 +8,8 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Real environment variables win over the file; ENV_FILE=/dev/null skips it.
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
 
 INSECURE_KEY_PREFIX = "django-insecure"
 DEV_SECRET_KEY = INSECURE_KEY_PREFIX + "-rutterdash-development-only"

@@ -11,6 +11,8 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "x7Qm2v9LpR4tZ8wK1nB6cY3hF0jD5sG7aE9uI2oP4lM8kN6qW3eR5tY7uI9",
     "ALLOWED_HOSTS": "rutterdash.example.com",
     "DATABASE_URL": "sqlite:////tmp/rutterdash-deploy-check.sqlite3",
+    # A developer's .env (written by `make run`) must not leak into the check.
+    "ENV_FILE": "/dev/null",
 }
 
 

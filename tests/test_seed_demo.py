@@ -67,3 +67,17 @@ def test_seeding_prints_the_sandbox_keys(monkeypatch, tmp_path):
 def _value(output, label):
     line = next(line for line in output.splitlines() if label in line)
     return line.split(label, 1)[1].strip()
+
+
+@pytest.mark.django_db
+def test_seeding_again_keeps_a_password_the_admin_changed(monkeypatch, tmp_path):
+    _seed(monkeypatch, tmp_path)
+    admin = User.objects.get(email="admin@example.com")
+    admin.set_password("my-own-new-passphrase")
+    admin.save()
+
+    output = _seed(monkeypatch, tmp_path)
+
+    admin.refresh_from_db()
+    assert admin.check_password("my-own-new-passphrase")
+    assert "changed in Settings" in _value(output, "Admin password:")

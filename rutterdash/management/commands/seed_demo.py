@@ -25,6 +25,7 @@ DEMO_CONNECTIONS = (
 )
 # One demo connection shows what "Needs maintenance" looks like.
 NEEDS_REAUTH = {"Bluebell Bakery": "The merchant revoked access in QuickBooks."}
+CHANGED_PASSWORD = "(changed in Settings since seeding; use your own)"
 CREDENTIALS_FILE = settings.BASE_DIR / "var" / "demo-credentials.json"
 
 
@@ -46,22 +47,28 @@ class Command(BaseCommand):
         return organisation or Organisation.objects.create(name=DEMO_ORGANISATION)
 
     def _admin(self, organisation, email):
-        saved = _saved_credentials()
-        password = (
-            os.environ.get("DEMO_ADMIN_PASSWORD")
-            or saved.get(email)
-            or secrets.token_urlsafe(12)
-        )
+        """The demo admin's password, or None once they have changed it."""
         user = User.objects.filter(email__iexact=email).first()
+        chosen = os.environ.get("DEMO_ADMIN_PASSWORD")
+        saved = _saved_credentials()
         if user is None:
+            password = chosen or secrets.token_urlsafe(12)
             user = User.objects.create_user(email, password, name="Demo Admin")
-        elif not user.check_password(password):
-            user.set_password(password)
-            user.save(update_fields=["password"])
+        elif chosen:
+            password = chosen
+            if not user.check_password(chosen):
+                user.set_password(chosen)
+                user.save(update_fields=["password"])
+        else:
+            # Never undo a password the admin changed in Settings.
+            remembered = saved.get(email)
+            valid = remembered and user.check_password(remembered)
+            password = remembered if valid else None
         Membership.objects.get_or_create(
             user=user, organisation=organisation, defaults={"role": Role.ADMIN}
         )
-        _save_credentials({**saved, email: password})
+        if password:
+            _save_credentials({**saved, email: password})
         return password
 
     def _api_key(self, organisation, environment):
@@ -91,7 +98,7 @@ class Command(BaseCommand):
             "Rutterdash is ready.",
             f"  Dashboard:        http://127.0.0.1:{port}/",
             f"  Admin email:      {email}",
-            f"  Admin password:   {password}",
+            f"  Admin password:   {password or CHANGED_PASSWORD}",
             "  Sandbox API keys:",
             f"    client id:      {sandbox_key.client_id}",
             f"    client secret:  {sandbox_key.secret()}",
