@@ -16,6 +16,7 @@ from rutterdash.environments import Environment
 from tests import write_support as ws
 from tests.api_support import client_for
 from tests.factories import ConnectionFactory
+from tests.openapi import assert_matches_schema
 
 TOKEN = "access-sandbox-round-trip"
 YEAR = 2024
@@ -216,28 +217,50 @@ def test_the_years_trial_balance_ties(connection, year):
     assert balance.total_debit > 0
 
 
-def test_balance_sheet_matches_the_years_postings(connection, year):
-    sheet = ledger.balance_sheet(connection, date(YEAR, 12, 31))
+def test_balance_sheet_matches_the_years_postings(books, year):
+    response = _statements(books, "balance_sheets", date(YEAR, 12, 1))
 
-    by_code = _lines_by_code(sheet.assets, sheet.liabilities, sheet.equity)
-    assert by_code["1000"] == year.bank
-    assert by_code["1100"] == year.invoiced - year.received
-    assert by_code["1500"] == EQUIPMENT - year.depreciation
-    assert by_code["2000"] == year.billed - year.bills_paid
-    assert by_code["3000"] == CAPITAL
-    assert _earnings(sheet) == year.net_income
-    assert sheet.difference == 0
-
-
-def test_income_statement_matches_the_years_postings(connection, year):
-    statement = ledger.income_statement(
-        connection, date(YEAR, 1, 1), date(YEAR, 12, 31)
+    assert_matches_schema("get", "/accounting/balance_sheets", response)
+    [sheet] = response.json()["balance_sheets"]
+    trees = sheet["assets"], sheet["liabilities"], sheet["equity"]
+    by_code = _values_by_code(year, *trees)
+    assert by_code == {
+        "1000": year.bank,
+        "1100": year.invoiced - year.received,
+        "1500": EQUIPMENT - year.depreciation,
+        "2000": year.billed - year.bills_paid,
+        "3000": CAPITAL,
+    }
+    equity = _values_by_name(sheet["equity"])
+    assert equity["Current year earnings"] == year.net_income
+    total_assets = Decimal(sheet["total_assets"])
+    assert total_assets == year.bank + year.invoiced - year.received + (
+        EQUIPMENT - year.depreciation
     )
+    owed_and_owned = Decimal(sheet["total_liabilities"]) + Decimal(
+        sheet["total_equity"]
+    )
+    assert owed_and_owned == total_assets
 
-    assert statement.income.total == year.invoiced
-    assert statement.cost_of_sales.total == year.billed
-    assert statement.expenses.total == year.rent + year.depreciation
-    assert statement.net_income_total == year.net_income
+
+def test_income_statements_add_up_to_the_years_postings(books, year):
+    response = _statements(books, "income_statements", date(YEAR, 1, 1))
+
+    assert_matches_schema("get", "/accounting/income_statements", response)
+    months = response.json()["income_statements"]
+    assert len(months) == 12
+    assert _year_total(months, "total_income") == year.invoiced
+    assert _year_total(months, "total_cost_of_sales") == year.billed
+    expenses = year.rent + year.depreciation
+    assert _year_total(months, "total_expenses") == expenses
+    assert _year_total(months, "net_income") == year.net_income
+
+
+def test_each_months_income_statement_shows_that_months_sale(books, year):
+    response = _statements(books, "income_statements", date(YEAR, 1, 1))
+
+    incomes = [Decimal(m["total_income"]) for m in response.json()["income_statements"]]
+    assert incomes == [Decimal("1500.75") + month for month in range(1, 13)]
 
 
 def test_open_invoices_and_bills_tie_to_their_control_accounts(connection, year):
@@ -252,15 +275,35 @@ def test_open_invoices_and_bills_tie_to_their_control_accounts(connection, year)
     assert payables.difference == 0
 
 
-def _lines_by_code(*sections):
+def _statements(books, kind, start):
+    params = {
+        "access_token": TOKEN,
+        "start_date": start.isoformat(),
+        "end_date": date(YEAR, 12, 31).isoformat(),
+    }
+    return books.client.get(f"/versioned/accounting/{kind}", params)
+
+
+def _leaves(node):
+    if not node["items"]:
+        yield node
+    for child in node["items"]:
+        yield from _leaves(child)
+
+
+def _values_by_code(year, *trees):
+    codes = {books_id: code for code, books_id in year.ids.items()}
     return {
-        line.code: line.amount
-        for section in sections
-        for line in section.lines
-        if line.code
+        codes[leaf["account_id"]]: Decimal(leaf["value"])
+        for tree in trees
+        for leaf in _leaves(tree)
+        if leaf["account_id"]
     }
 
 
-def _earnings(sheet):
-    titled = {line.label: line.amount for line in sheet.equity.lines}
-    return titled["Current year earnings"] + titled["Earnings from prior years"]
+def _values_by_name(tree):
+    return {leaf["name"]: Decimal(leaf["value"]) for leaf in _leaves(tree)}
+
+
+def _year_total(months, key):
+    return sum((Decimal(month[key]) for month in months), Decimal(0))

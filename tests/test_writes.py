@@ -1,11 +1,20 @@
+import threading
 import uuid
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import connection as db
+from django.db import connections
 
 from connections import ledger, writes
-from connections.models import Invoice, InvoiceLine, JournalEntry, JournalLine
+from connections.models import (
+    Invoice,
+    InvoiceLine,
+    InvoicePayment,
+    JournalEntry,
+    JournalLine,
+)
 from tests import write_support as ws
 from tests.factories import ConnectionFactory
 
@@ -127,11 +136,7 @@ def test_written_documents_keep_the_aging_tied_to_the_ledger(
     customer, vendor = parties
     invoice = ws.add_invoice(connection, chart, customer, Decimal("300.00"))
     ws.add_bill(connection, chart, vendor, Decimal("120.00"))
-    payment = ws.invoice_payment_body(chart, invoice, 0)["invoice_payment"]
-    payment["txn_date"] = date(2024, 3, 10)
-    payment["total_amount"] = Decimal("100.00")
-    payment["linked_invoices"][0]["amount"] = Decimal("100.00")
-    writes.invoice_payment_create(connection, payment)
+    writes.invoice_payment_create(connection, _payment(chart, invoice, 100))
 
     as_of = date(2024, 3, 31)
     receivables = ledger.receivables_aging(connection, as_of)
@@ -141,3 +146,44 @@ def test_written_documents_keep_the_aging_tied_to_the_ledger(
     assert receivables.difference == 0
     assert payables.total == Decimal("120.00")
     assert payables.difference == 0
+
+
+def _payment(chart, invoice, amount):
+    payment = ws.invoice_payment_body(chart, invoice, 0)["invoice_payment"]
+    payment["txn_date"] = date(2024, 3, 10)
+    payment["total_amount"] = Decimal(amount)
+    payment["linked_invoices"][0]["amount"] = Decimal(amount)
+    return payment
+
+
+@pytest.mark.skipif(
+    db.vendor == "sqlite", reason="SQLite cannot hold two writers at once"
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_payments_racing_for_one_invoice_cannot_overpay_it():
+    connection = ConnectionFactory()
+    chart = ws.add_chart(connection)
+    customer, _ = ws.add_parties(connection)
+    invoice = ws.add_invoice(connection, chart, customer, Decimal("500.00"))
+    start = threading.Barrier(2)
+    refusals = []
+
+    def pay():
+        start.wait()
+        try:
+            writes.invoice_payment_create(connection, _payment(chart, invoice, 300))
+        except writes.WriteError as error:
+            refusals.append(error.field)
+        finally:
+            connections.close_all()
+
+    payers = [threading.Thread(target=pay) for _ in range(2)]
+    for payer in payers:
+        payer.start()
+    for payer in payers:
+        payer.join()
+
+    invoice.refresh_from_db()
+    assert refusals == ["invoice_payment.total_amount"]
+    assert invoice.amount_due == Decimal("200.00")
+    assert InvoicePayment.objects.filter(invoice=invoice).count() == 1
