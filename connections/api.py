@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.http import HttpResponse
 from ninja import Query, Router, Schema
 
@@ -30,6 +30,7 @@ from connections.models import (
     SyncStatus,
     Vendor,
 )
+from connections.money import MoneySum
 from connections.sync import sync_progress
 from rutterdash.api_errors import (
     connection_disabled,
@@ -361,7 +362,7 @@ def _one_of(rows, object_id):
 
 def _balances(connection, accounts):
     lines = JournalLine.objects.filter(connection=connection, account__in=accounts)
-    totals = lines.order_by().values("account_id").annotate(total=Sum("amount"))
+    totals = lines.order_by().values("account_id").annotate(total=MoneySum("amount"))
     by_account = {row["account_id"]: row["total"] for row in totals}
     return {
         account.pk: _on_normal_side(account, by_account.get(account.pk, 0))

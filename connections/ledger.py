@@ -20,7 +20,6 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
-    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce, TruncMonth
@@ -37,6 +36,7 @@ from connections.models import (
     InvoicePayment,
     JournalLine,
 )
+from connections.money import MoneySum
 
 ZERO = Decimal("0.00")
 MONEY_FIELD = DecimalField(**MONEY)
@@ -363,10 +363,10 @@ def _balances(connection, as_of, split_at=None):
     lines = _lines(connection, transaction_date__lte=as_of)
     grouped = lines.values_list("account_id")
     if split_at is None:
-        return dict(grouped.annotate(balance=Sum("amount")))
+        return dict(grouped.annotate(balance=MoneySum("amount")))
 
-    before = Sum("amount", filter=Q(transaction_date__lt=split_at))
-    rows = grouped.annotate(balance=Sum("amount"), before=before)
+    before = MoneySum("amount", filter=Q(transaction_date__lt=split_at))
+    rows = grouped.annotate(balance=MoneySum("amount"), before=before)
     return {
         account_id: (balance, before or ZERO) for account_id, balance, before in rows
     }
@@ -379,7 +379,7 @@ def _monthly_totals(connection, accounts, start, end):
         lines.filter(account__in=accounts)
         .annotate(month=TruncMonth("transaction_date"))
         .values_list("account_id", "month")
-        .annotate(total=Sum("amount"))
+        .annotate(total=MoneySum("amount"))
     )
     totals = {}
     for account_id, month, total in grouped:
@@ -404,7 +404,7 @@ PAYABLES = _AgingSource(Bill, BillPayment, "bill", "vendor__name", PAYABLE_TYPE)
 
 def _aging(connection, as_of, source):
     buckets = {
-        f"bucket{index}": Sum("open_amount", filter=condition)
+        f"bucket{index}": MoneySum("open_amount", filter=condition)
         for index, condition in enumerate(_bucket_conditions(as_of))
     }
     party = source.party_field
@@ -428,7 +428,7 @@ def _open_documents(connection, as_of, source):
         **{source.document_field: OuterRef("pk")}, date__lte=as_of
     )
     paid = paid.order_by().values(source.document_field)
-    paid = paid.annotate(paid=Sum("total_amount")).values("paid")
+    paid = paid.annotate(paid=MoneySum("total_amount")).values("paid")
     open_amount = F("total_amount") - Coalesce(
         Subquery(paid), Value(ZERO), output_field=MONEY_FIELD
     )
@@ -459,7 +459,7 @@ def _control_balance(connection, as_of, account_type):
     """The receivable or payable balance on `as_of`, read naturally."""
     lines = _lines(connection, transaction_date__lte=as_of)
     total = lines.filter(account__account_type=account_type).aggregate(
-        total=Sum("amount")
+        total=MoneySum("amount")
     )["total"]
     total = total or ZERO
     return -total if account_type == PAYABLE_TYPE else total

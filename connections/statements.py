@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import TruncMonth
 
 from connections.ledger import (
@@ -29,6 +29,7 @@ from connections.ledger import (
     snapshot,
 )
 from connections.models import Account, AccountCategory, CompanyInfo, JournalLine
+from connections.money import MoneySum
 from connections.serializers import iso_date, iso_datetime
 
 ZERO = Decimal("0.00")
@@ -169,7 +170,7 @@ def _by_month(lines):
     grouped = (
         lines.annotate(month=TruncMonth("transaction_date"))
         .values_list("account_id", "month")
-        .annotate(total=Sum("amount"))
+        .annotate(total=MoneySum("amount"))
     )
     monthly = defaultdict(dict)
     for account_id, month, total in grouped:
@@ -181,7 +182,7 @@ def _movements(connection, start, end):
     earlier = JournalLine.objects.filter(
         connection=connection, transaction_date__lt=start
     )
-    opening = earlier.order_by().values_list("account_id").annotate(Sum("amount"))
+    opening = earlier.order_by().values_list("account_id").annotate(MoneySum("amount"))
     return Movements(dict(opening), _by_month(_lines(connection, start, end)))
 
 
