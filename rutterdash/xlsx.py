@@ -47,6 +47,9 @@ MAX_WIDTH = 60
 # What makes Excel, LibreOffice or Sheets evaluate typed-in text.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_GUARD = "'"
+# Phone numbers and signed figures ("+1 555 0100", "-42.50") start like a
+# formula but can do nothing; guarding them would corrupt real data.
+HARMLESS_SIGNED = re.compile(r"[+-][0-9 ().-]*")
 MAX_CELL_TEXT = 32767
 
 MAX_SHEET_NAME = 31
@@ -82,10 +85,10 @@ def safe_text(value):
     # Every forbidden character is unprintable; most text has none.
     if not value.isprintable():
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if value.startswith(FORMULA_TRIGGERS) or value.lstrip().startswith(
-        FORMULA_TRIGGERS
-    ):
-        value = FORMULA_GUARD + value
+    stripped = value.lstrip()
+    if stripped.startswith(FORMULA_TRIGGERS) or value.startswith(FORMULA_TRIGGERS):
+        if not HARMLESS_SIGNED.fullmatch(stripped):
+            value = FORMULA_GUARD + value
     return value[:MAX_CELL_TEXT]
 
 

@@ -52,7 +52,18 @@ def test_text_that_would_run_as_a_formula_is_guarded(text):
     assert cell.value == "'" + text
 
 
-@pytest.mark.parametrize("text", ["Plain name", "a=b", "Net 30 - due", "1-30"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain name",
+        "a=b",
+        "Net 30 - due",
+        "1-30",
+        "+1 555 434 3281",
+        "+44 (0)20 7946 0958",
+        "-42.50",
+    ],
+)
 def test_ordinary_text_is_left_alone(text):
     assert only_sheet([[text]])["A2"].value == text
 
