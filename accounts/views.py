@@ -1,10 +1,12 @@
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -84,7 +86,20 @@ def switch_environment(request):
     next_url = form.cleaned_data["next"]
     if not _is_safe(request, next_url):
         next_url = "accounts:home"
-    return redirect(next_url)
+    return redirect(_same_page_in_any_environment(next_url))
+
+
+def _same_page_in_any_environment(url):
+    """A page about one object exists in one environment only: go to its list."""
+    path = urlsplit(url).path
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return url
+    if not match.kwargs:
+        return url
+    section = path.strip("/").split("/", 1)[0]
+    return f"/{section}/"
 
 
 @require_http_methods(["GET", "POST"])

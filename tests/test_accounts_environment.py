@@ -2,6 +2,7 @@ import pytest
 
 from accounts.services import api_key_create
 from rutterdash.environments import Environment
+from tests.factories import ConnectionFactory
 
 SWITCH_URL = "/environment/"
 PAGES = ["/", "/settings/", "/connections/"]
@@ -93,3 +94,18 @@ def test_anonymous_switch_is_sent_to_sign_in(client, db):
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
     assert "environment" not in client.session
+
+
+def test_switching_on_a_connection_page_lands_on_the_list(
+    admin_client, organisation
+):
+    connection = ConnectionFactory(organisation=organisation)
+    page = f"/connections/{connection.pk}/"
+
+    response = admin_client.post(
+        SWITCH_URL, {"environment": "production", "next": page}
+    )
+
+    assert response.status_code == 302
+    assert response.url == "/connections/"
+    assert admin_client.get(response.url).status_code == 200
