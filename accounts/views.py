@@ -225,7 +225,9 @@ def organisation_rename(request):
     # A fresh copy, so a refused name never shows up in the sidebar.
     organisation_id = request.membership.organisation_id
     organisation = Organisation.objects.get(pk=organisation_id)
-    form = OrganisationForm(request.POST, instance=organisation)
+    form = OrganisationForm(
+        request.POST, instance=organisation, prefix="organisation"
+    )
     if not form.is_valid():
         return _render_settings(request, organisation_form=form)
 
@@ -294,7 +296,9 @@ def _render_settings(request, **bound_forms):
     forms = {
         "profile_form": ProfileForm(instance=request.user),
         "password_form": PasswordChangeForm(request.user),
-        "organisation_form": OrganisationForm(instance=organisation),
+        "organisation_form": OrganisationForm(
+            instance=organisation, prefix="organisation"
+        ),
         "invite_form": InviteForm(),
         **bound_forms,
     }

@@ -2,7 +2,7 @@ RENAME_URL = "/settings/organisation/"
 
 
 def test_admin_renames_the_organisation(admin_client, organisation):
-    response = admin_client.post(RENAME_URL, {"name": "Acme Capital"})
+    response = admin_client.post(RENAME_URL, {"organisation-name": "Acme Capital"})
 
     organisation.refresh_from_db()
     assert response.status_code == 302
@@ -11,7 +11,7 @@ def test_admin_renames_the_organisation(admin_client, organisation):
 
 
 def test_a_blank_name_is_a_field_error(admin_client, organisation):
-    response = admin_client.post(RENAME_URL, {"name": ""})
+    response = admin_client.post(RENAME_URL, {"organisation-name": ""})
 
     organisation.refresh_from_db()
     assert response.status_code == 200
@@ -20,7 +20,7 @@ def test_a_blank_name_is_a_field_error(admin_client, organisation):
 
 
 def test_developer_may_not_rename(developer_client, organisation):
-    response = developer_client.post(RENAME_URL, {"name": "Hijacked"})
+    response = developer_client.post(RENAME_URL, {"organisation-name": "Hijacked"})
 
     organisation.refresh_from_db()
     assert response.status_code == 403
@@ -37,7 +37,7 @@ def test_developer_sees_the_name_without_a_rename_form(developer_client):
 def test_outsider_renames_only_their_own_organisation(
     outsider_client, outsider, organisation
 ):
-    outsider_client.post(RENAME_URL, {"name": "Outsider Co"})
+    outsider_client.post(RENAME_URL, {"organisation-name": "Outsider Co"})
 
     organisation.refresh_from_db()
     assert organisation.name == "Acme Lending"
@@ -45,7 +45,7 @@ def test_outsider_renames_only_their_own_organisation(
 
 
 def test_anonymous_rename_is_sent_to_sign_in(client, organisation):
-    response = client.post(RENAME_URL, {"name": "Anon"})
+    response = client.post(RENAME_URL, {"organisation-name": "Anon"})
 
     organisation.refresh_from_db()
     assert response.status_code == 302
