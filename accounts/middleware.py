@@ -1,7 +1,5 @@
 import logging
 
-from django.contrib import messages
-from django.contrib.auth import logout
 from django.shortcuts import redirect
 
 from rutterdash.environments import Environment
@@ -10,6 +8,8 @@ from rutterdash.scoping import Scope
 log = logging.getLogger(__name__)
 
 ENVIRONMENT_SESSION_KEY = "environment"
+# Pages a signed-in person with no organisation may still open.
+TEAMLESS_PAGES = {"invite", "logout", "signup", "no_team"}
 
 
 def current_environment(request):
@@ -36,12 +36,8 @@ class DashboardContextMiddleware:
                 user.memberships.select_related("organisation").order_by("pk").first()
             )
             if request.membership is None and not _may_pass_without_team(request):
-                log.info("Signed out user %s: no longer in any organisation", user.pk)
-                logout(request)
-                messages.warning(
-                    request, "You are no longer a member of an organisation."
-                )
-                return redirect("accounts:login")
+                log.debug("User %s has no organisation; sent to no_team", user.pk)
+                return redirect("accounts:no_team")
         if request.membership is not None:
             request.scope = Scope(
                 request.membership.organisation, current_environment(request)
@@ -51,7 +47,7 @@ class DashboardContextMiddleware:
 
 def _may_pass_without_team(request):
     match = request.resolver_match or _resolve(request.path_info)
-    return match is not None and match.url_name in {"invite", "logout", "signup"}
+    return match is not None and match.url_name in TEAMLESS_PAGES
 
 
 def _resolve(path):

@@ -104,16 +104,24 @@ def sign_up(name, email, password, organisation_name):
     Returns the user and the new secrets by environment, to be shown once.
     """
     user = user_create(name, email, password)
-    organisation = Organisation.objects.create(name=organisation_name)
-    Membership.objects.create(
-        user=user, organisation=organisation, role=Role.ADMIN
-    )
+    secrets = organisation_create(user, organisation_name)
+    return user, secrets
+
+
+@transaction.atomic
+def organisation_create(user, name):
+    """A new organisation with `user` as its admin, and its API keys.
+
+    Returns the new secrets by environment, to be shown once.
+    """
+    organisation = Organisation.objects.create(name=name)
+    Membership.objects.create(user=user, organisation=organisation, role=Role.ADMIN)
 
     secrets = {}
     for environment in Environment.values:
         _key, secrets[environment] = api_key_create(organisation, environment)
-    log.info("User %s signed up organisation %s", user.pk, organisation.pk)
-    return user, secrets
+    log.info("User %s created organisation %s", user.pk, organisation.pk)
+    return secrets
 
 
 def invite_create(organisation, role, created_by):

@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/login/", sign_in, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/no-team/", views.no_team, name="no_team"),
     path("invite/<str:token>/", views.invite, name="invite"),
     path("environment/", views.switch_environment, name="switch_environment"),
     path("api-keys/rotate/", views.rotate_secret, name="rotate_secret"),

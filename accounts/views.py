@@ -3,6 +3,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -127,6 +128,25 @@ def signup(request):
     # A new organisation starts in sandbox, where the first curl works.
     request.session[ENVIRONMENT_SESSION_KEY] = Environment.SANDBOX
     request.session[NEW_SECRETS_SESSION_KEY] = secrets
+    return redirect("accounts:home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def no_team(request):
+    """Someone signed in who belongs to no organisation (e.g. was removed)."""
+    if request.membership is not None:
+        return redirect("accounts:home")
+
+    form = OrganisationForm(request.POST or None, prefix="organisation")
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "accounts/no_team.html", {"form": form})
+
+    name = form.cleaned_data["name"]
+    secrets = services.organisation_create(request.user, name)
+    request.session[ENVIRONMENT_SESSION_KEY] = Environment.SANDBOX
+    request.session[NEW_SECRETS_SESSION_KEY] = secrets
+    messages.success(request, f"Created {name}. You are its admin.")
     return redirect("accounts:home")
 
 

@@ -55,15 +55,17 @@ def test_signing_in_ignores_a_next_url_on_another_host(client, admin):
     assert response.url == "/"
 
 
-def test_a_user_without_a_team_is_signed_out_after_signing_in(client, db):
+def test_a_user_without_a_team_is_offered_a_way_back_after_signing_in(
+    client, db
+):
     loner = UserFactory()
 
     client.post(LOGIN_URL, {"username": loner.email, "password": PASSWORD})
     response = client.get("/")
 
     assert response.status_code == 302
-    assert response.url == "/accounts/login/"
-    assert SESSION_KEY not in client.session
+    assert response.url == "/accounts/no-team/"
+    assert b"Create organisation" in client.get(response.url).content
 
 
 def test_sign_out_refuses_get(admin_client):
