@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
