@@ -12,6 +12,11 @@ def _autocomplete(kind, widget=forms.TextInput):
 
 
 class SignInForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email and password do not match an account. "
+        "Passwords are case-sensitive; emails are not.",
+    }
     username = forms.EmailField(
         label="Email",
         widget=forms.EmailInput(
