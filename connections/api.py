@@ -40,6 +40,7 @@ from rutterdash.api_errors import (
     needs_update,
     not_found,
     product_not_ready,
+    resync_refused,
 )
 from rutterdash.api_pagination import ConnectionQuery, ListQuery, paginate
 
@@ -123,7 +124,10 @@ def connection_sync(request, response: HttpResponse, query: Query[ConnectionQuer
     if connection.disabled:
         raise connection_disabled()
 
-    job = services.connection_resync(connection)
+    try:
+        job = services.connection_resync(connection)
+    except services.ResyncRefused as refusal:
+        raise resync_refused(str(refusal)) from None
     if job is not None:
         response[JOB_HEADER] = str(job.id)
     return {"success": True}

@@ -9,10 +9,14 @@ from django.db.models import Q
 
 from connections.models import (
     ENTITIES,
+    Account,
     Connection,
     ConnectionStatus,
+    Customer,
     EntitySync,
+    JournalEntry,
     SyncStatus,
+    Vendor,
 )
 from platforms import catalog
 
@@ -64,12 +68,36 @@ def enqueue_sync(connection, attempt=1, run_after=None):
     return task.enqueue(str(connection.id), attempt)
 
 
+# Records written through the API carry platform ids made from their job id.
+WRITTEN_PLATFORM_ID_PREFIX = "job_"
+RESYNC_WOULD_ERASE_WRITES = (
+    "This connection holds records written through the API; a sandbox resync "
+    "regenerates the whole book and would erase them, so it is refused."
+)
+
+
+class ResyncRefused(ConnectionRequestError):
+    pass
+
+
+def holds_written_records(connection):
+    written = {"connection": connection}
+    written["platform_id__startswith"] = WRITTEN_PLATFORM_ID_PREFIX
+    return any(
+        model.objects.filter(**written).exists()
+        for model in (JournalEntry, Account, Customer, Vendor)
+    )
+
+
 def connection_resync(connection):
     """Queue a fresh sync. Running it twice leaves the same books, not duplicates.
 
     Returns the queued task's result, or None while an open transaction
-    defers the enqueue to its commit.
+    defers the enqueue to its commit. Refused (ResyncRefused) when the
+    books hold records written through the API, which a resync would erase.
     """
+    if holds_written_records(connection):
+        raise ResyncRefused(RESYNC_WOULD_ERASE_WRITES)
     Connection.objects.filter(pk=connection.pk).update(
         sync_status=SyncStatus.QUEUED, sync_progress=0, sync_error=""
     )

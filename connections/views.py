@@ -107,7 +107,11 @@ def resync(request, connection_id):
         messages.warning(request, RESYNC_DISABLED)
         return redirect("connections:detail", connection.pk)
 
-    services.connection_resync(connection)
+    try:
+        services.connection_resync(connection)
+    except services.ResyncRefused as refusal:
+        messages.warning(request, str(refusal))
+        return redirect("connections:detail", connection.pk)
     messages.success(request, f"Resync queued for {connection.store_name}.")
     return redirect("connections:detail", connection.pk)
 

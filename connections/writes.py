@@ -34,6 +34,7 @@ from connections.models import (
     JournalSource,
     Vendor,
 )
+from connections.services import WRITTEN_PLATFORM_ID_PREFIX
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -79,7 +80,7 @@ class WriteError(Exception):
 
 def job_platform_id(job_id):
     """The platform id of a record written by job ``job_id``."""
-    return f"job_{job_id}"
+    return f"{WRITTEN_PLATFORM_ID_PREFIX}{job_id}"
 
 
 def _write(service):

@@ -85,6 +85,10 @@ def connection_disabled():
     return ApiError(409, CONNECTION_ERROR, "CONNECTION_DISABLED", message)
 
 
+def resync_refused(message):
+    return ApiError(409, INVALID_REQUEST, "RESYNC_WOULD_ERASE_WRITES", message)
+
+
 def needs_update():
     message = (
         "The business needs to authorise this connection again through its link_url."

@@ -10,6 +10,7 @@ from rutterdash.environments import Environment
 from tests.api_support import add_chart, add_invoice, client_for
 from tests.factories import ConnectionFactory, OrganisationFactory
 from tests.openapi import assert_matches_schema
+from tests.write_support import add_parties
 
 TOKEN = "access-sandbox-manage-1"
 STATES = {
@@ -189,6 +190,20 @@ def test_sync_of_a_disabled_connection_is_refused(sandbox_api, organisation):
     assert response.status_code == 409
     assert response.json()["error_code"] == "CONNECTION_DISABLED"
     assert not DBTaskResult.objects.exists()
+
+
+def test_sync_is_refused_when_it_would_erase_written_records(
+    sandbox_api, connection
+):
+    add_parties(connection)
+
+    response = _sync(sandbox_api)
+
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "RESYNC_WOULD_ERASE_WRITES"
+    assert not DBTaskResult.objects.exists()
+    connection.refresh_from_db()
+    assert connection.sync_status == "succeeded"
 
 
 def test_sync_with_an_unknown_token_is_refused(sandbox_api, connection):

@@ -15,6 +15,7 @@ from connections.models import (
 )
 from rutterdash.environments import Environment
 from tests.factories import ConnectionFactory
+from tests.write_support import add_parties
 
 ACTIONS = ["resync", "disable", "enable", "delete"]
 ADMIN_ONLY = ["disable", "enable", "delete"]
@@ -119,6 +120,21 @@ def test_any_member_can_queue_a_resync(
     assert (connection.sync_status, connection.sync_error) == ("queued", "")
     task = DBTaskResult.objects.get()
     assert task.args_kwargs["args"][0] == str(connection.pk)
+
+
+def test_resync_is_refused_when_it_would_erase_written_records(
+    developer_client, connection, django_capture_on_commit_callbacks
+):
+    add_parties(connection)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = developer_client.post(
+            action_url(connection, "resync"), follow=True
+        )
+
+    assert "written through the API" in messages_of(response)[0]
+    assert not DBTaskResult.objects.exists()
+    assert untouched(connection)
 
 
 def test_resync_of_a_disabled_connection_is_refused(
