@@ -23,6 +23,7 @@ import time
 import uuid
 from functools import partial, wraps
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import URLPattern, path
@@ -204,8 +205,15 @@ def _http_error(request, error):
     return refusal.response()
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, error):
+    return api_errors.body_too_large().response()
+
+
 @api.exception_handler(Exception)
 def _crash(request, error):
+    if isinstance(error, RequestDataTooBig):
+        return _too_big(request, error)
     request_id = getattr(request, "rutter_request_id", None)
     log.exception("API request %s failed", request_id)
     return api_errors.internal_error().response()
@@ -231,4 +239,5 @@ def _field_name(location):
 api.add_router("/connections", connections_router)
 api.add_router("/accounting", accounting_router)
 import connections.api_writes  # noqa: E402, F401 (adds POSTs to accounting_router)
+
 api.add_router("/accounting", "connections.api_statements.router")

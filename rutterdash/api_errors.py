@@ -6,6 +6,7 @@ Endpoints raise ``ApiError`` (usually through the helpers below) and the
 API's exception handlers turn it, and every other failure, into that shape.
 """
 
+from django.conf import settings
 from django.http import JsonResponse
 
 CONNECTION_ERROR = "CONNECTION_ERROR"
@@ -83,6 +84,12 @@ def product_not_ready():
 def connection_disabled():
     message = "This connection is disabled. Enable it from the dashboard."
     return ApiError(409, CONNECTION_ERROR, "CONNECTION_DISABLED", message)
+
+
+def body_too_large():
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    message = f"The request body is larger than the {limit_mb:.1f} MB allowed."
+    return ApiError(413, INVALID_REQUEST, "REQUEST_TOO_LARGE", message)
 
 
 def resync_refused(message):

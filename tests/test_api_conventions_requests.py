@@ -14,7 +14,7 @@ from connections.models import Connection
 from rutterdash import api_errors, ratelimit
 from rutterdash.environments import Environment
 from rutterdash.idempotency import request_hash
-from tests.api_support import api_client, basic_auth
+from tests.api_support import api_client, basic_auth, client_for
 from tests.factories import ConnectionFactory
 
 CREATE = "/versioned/connections/create"
@@ -246,3 +246,18 @@ def test_http404_from_an_endpoint_answers_not_found(
 
 def _freeze_clock(monkeypatch, now):
     monkeypatch.setattr(ratelimit, "_now", lambda: now)
+
+
+def test_an_oversized_body_is_refused_with_the_error_object(organisation, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    api = client_for(organisation, Environment.SANDBOX)
+
+    response = api.post(
+        "/versioned/connections/create",
+        data=json.dumps({"platform": "QUICKBOOKS", "scope": "x" * 4096}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "REQUEST_TOO_LARGE"
+    assert response["X-Rutter-Request-ID"]
