@@ -1,0 +1,479 @@
+"""Time an API list call and a write against a bare view on local gunicorn.
+
+Usage, from the project root:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rd_bench_api \\
+        .venv/bin/python bench/api.py [--requests 2000] [--rounds 3]
+
+DATABASE_URL defaults to the PostgreSQL database rd_bench_api on
+127.0.0.1, created and migrated if missing. Each run seeds a fresh
+organisation ("API benchmark", earlier ones are deleted) with a sandbox
+API key and a sandbox connection synced with three months of books.
+
+Then it starts gunicorn with two sync workers on a free loopback port,
+with DEBUG off and a rate limit too high to refuse anything (the limiter
+still counts every request), and runs, in alternating rounds, after a
+warm-up of each:
+
+  list:  GET  /versioned/accounting/accounts (50 accounts with balances);
+  write: POST /versioned/accounting/customers, a new customer each time;
+  bare:  GET  /bench/bare, a plain Django view under the same server and
+         middleware answering the bytes the list call answered.
+
+The client keeps CONCURRENCY requests in flight from threads using the
+standard library's http.client, which costs the shared CPU less than
+httpx would. It prints requests per second, p50 and p95 latency, errors,
+the ratios to the bare view (median over rounds) and the load average.
+Target: the list call at least 0.7x the bare view's throughput.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rd_bench_api"
+HOST = "127.0.0.1"
+ORGANISATION_NAME = "API benchmark"
+VERSION = "2023-03-14"
+CONCURRENCY = 8
+WARM_UP = 200
+WORKERS = 2
+RATIO_TARGET = 0.7
+SCENARIOS = ("list", "write", "bare")
+
+
+def main():
+    args = _arguments()
+    _configure_environment()
+    _create_database(os.environ["DATABASE_URL"])
+    _setup_django()
+
+    seeded = _seed()
+    with tempfile.TemporaryDirectory(prefix="rd-bench-api-") as workdir:
+        body_file = Path(workdir) / "list.json"
+        body_file.write_bytes(seeded.list_body)
+        log_file = Path(workdir) / "gunicorn.log"
+        with _gunicorn(body_file, log_file) as port:
+            rounds = _measure(port, seeded, args)
+    _print_results(rounds)
+
+
+def _arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    return parser.parse_args()
+
+
+def _configure_environment():
+    """Production-like settings, shared by this process and gunicorn."""
+    defaults = {
+        "DATABASE_URL": DEFAULT_DATABASE_URL,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": HOST,
+        "SECURE_SSL_REDIRECT": "false",
+        "RATE_LIMIT_REQUESTS": str(10**9),
+        "LOG_LEVEL": "WARNING",
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "rutterdash.settings"
+
+
+def _create_database(url):
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        return
+    import psycopg
+
+    name = parts.path.lstrip("/")
+    maintenance = parts._replace(scheme="postgresql", path="/postgres", query="")
+    with psycopg.connect(urlunsplit(maintenance), autocommit=True) as db:
+        found = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if found.fetchone() is None:
+            _progress(f"Creating database {name}")
+            db.execute(f'CREATE DATABASE "{name}"')
+
+
+def _setup_django():
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# Seeding the organisation, key and connection.
+
+
+@dataclass
+class Seeded:
+    authorization: str
+    access_token: str
+    list_body: bytes
+
+
+def _seed():
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    call_command("migrate", verbosity=0)
+    # Only this process's sync should fill the books: no task is left
+    # queued for a worker that might run later against this database.
+    dummy = {
+        **settings.TASKS["default"],
+        "BACKEND": "django_tasks.backends.dummy.DummyBackend",
+    }
+    with override_settings(TASKS={"default": dummy}):
+        authorization, token = _seed_organisation()
+    list_body = _captured_list_body(authorization, token)
+    return Seeded(authorization, token, list_body)
+
+
+def _seed_organisation():
+    from accounts.models import Organisation
+    from accounts.services import api_key_create
+    from connections import services
+    from connections.sync import sync_books
+    from rutterdash.environments import Environment
+    from rutterdash.scoping import Scope
+
+    _delete_earlier_runs(Organisation)
+    organisation = Organisation.objects.create(name=ORGANISATION_NAME)
+    api_key, secret = api_key_create(organisation, Environment.SANDBOX)
+
+    scope = Scope(organisation, Environment.SANDBOX)
+    connection, token = services.connection_create(scope, "quickbooks")
+    sync_books(connection, months=3)
+    _progress(f"Seeded connection {connection.id}")
+    return _basic(api_key.client_id, secret), token
+
+
+def _delete_earlier_runs(organisations):
+    from connections.models import Connection
+    from connections.services import connection_delete
+
+    earlier = organisations.objects.filter(name=ORGANISATION_NAME)
+    connections = Connection.objects.filter(organisation__in=earlier)
+    for connection in connections:
+        connection_delete(connection)
+    earlier.delete()
+
+
+def _basic(client_id, secret):
+    pair = f"{client_id}:{secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def _captured_list_body(authorization, token):
+    from django.test import Client
+
+    client = Client(headers=_headers(authorization))
+    response = client.get(_list_path(token), HTTP_HOST=HOST)
+    if response.status_code != 200:
+        raise SystemExit(f"List call answered {response.status_code}")
+    return response.content
+
+
+def _headers(authorization):
+    return {"Authorization": authorization, "X-Rutter-Version": VERSION}
+
+
+def _list_path(token):
+    query = urlencode({"access_token": token})
+    return f"/versioned/accounting/accounts?{query}"
+
+
+def _write_path(token):
+    query = urlencode({"access_token": token})
+    return f"/versioned/accounting/customers?{query}"
+
+
+# The server.
+
+
+class _gunicorn:
+    """Run gunicorn for the block; stop it however the block ends."""
+
+    def __init__(self, body_file, log_file):
+        self.body_file = body_file
+        self.log_file = log_file
+        self.process = None
+
+    def __enter__(self):
+        port = _free_port()
+        environment = {
+            **os.environ,
+            "ROOT_URLCONF": "bench.bare_urls",
+            "BENCH_BARE_BODY": str(self.body_file),
+        }
+        command = [
+            sys.executable, "-m", "gunicorn", "rutterdash.wsgi",
+            "--workers", str(WORKERS), "--bind", f"{HOST}:{port}",
+        ]
+        self.log = open(self.log_file, "wb")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        _wait_until_listening(self.process, port, self.log_file)
+        return port
+
+    def __exit__(self, *exc_info):
+        _stop(self.process)
+        self.log.close()
+        if exc_info[0] is not None:
+            _progress(self.log_file.read_text()[-3000:])
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_listening(process, port, log_file):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("gunicorn exited:\n" + log_file.read_text())
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start listening within 30 s")
+
+
+def _stop(process):
+    # gunicorn leads its own session: stopping the group stops its workers.
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+# The load.
+
+
+@dataclass
+class Result:
+    scenario: str
+    seconds: float
+    latencies: list = field(default_factory=list)
+    errors: int = 0
+    client_cpu: float = 0.0
+    load: float = 0.0
+
+    @property
+    def per_second(self):
+        return len(self.latencies) / self.seconds
+
+    def percentile_ms(self, fraction):
+        ordered = sorted(self.latencies)
+        return ordered[int(fraction * (len(ordered) - 1))] * 1000
+
+
+def _measure(port, seeded, args):
+    requests = _requests(seeded)
+    _check_bare_matches_list(port, requests)
+    for scenario in SCENARIOS:
+        _load(port, requests[scenario], WARM_UP, args.concurrency)
+
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        results = {}
+        for scenario in SCENARIOS:
+            results[scenario] = _load(
+                port, requests[scenario], args.requests, args.concurrency
+            )
+            results[scenario].scenario = scenario
+        _print_round(number, results)
+        rounds.append(results)
+    return rounds
+
+
+def _requests(seeded):
+    """For each scenario, a function making its (method, path, body, headers)."""
+    headers = _headers(seeded.authorization)
+    list_call = ("GET", _list_path(seeded.access_token), None, headers)
+    bare_call = ("GET", "/bench/bare", None, {})
+    write_path = _write_path(seeded.access_token)
+    write_headers = {**headers, "Content-Type": "application/json"}
+
+    def write_call():
+        return ("POST", write_path, _new_customer(), write_headers)
+
+    return {
+        "list": lambda: list_call,
+        "write": write_call,
+        "bare": lambda: bare_call,
+    }
+
+
+def _new_customer():
+    name = uuid.uuid4().hex[:12]
+    customer = {
+        "customer_name": f"Bench customer {name}",
+        "contact_name": f"Contact {name}",
+        "email": f"{name}@example.com",
+        "phone": "+44 20 7946 0000",
+    }
+    return json.dumps({"customer": customer}).encode()
+
+
+def _check_bare_matches_list(port, requests):
+    _, list_body = _call(port, *requests["list"]())
+    _, bare_body = _call(port, *requests["bare"]())
+    if list_body != bare_body:
+        raise SystemExit("The bare view does not answer the list call's bytes")
+
+
+def _load(port, make_request, total, concurrency):
+    """Send `total` requests, `concurrency` at a time; time each one."""
+    result = Result("", 0.0)
+    remaining = iter(range(total))
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                if next(remaining, None) is None:
+                    return
+            _timed_call(port, make_request(), result, lock)
+
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for _ in range(concurrency):
+            pool.submit(worker)
+    result.seconds = time.perf_counter() - started
+    result.client_cpu = time.process_time() - cpu_started
+    result.load = os.getloadavg()[0]
+    return result
+
+
+def _timed_call(port, request, result, lock):
+    started = time.perf_counter()
+    try:
+        status, _ = _call(port, *request)
+    except OSError:
+        status = None
+    elapsed = time.perf_counter() - started
+
+    with lock:
+        if status is not None and 200 <= status < 300:
+            result.latencies.append(elapsed)
+        else:
+            result.errors += 1
+
+
+def _call(port, method, path, body, headers):
+    # gunicorn's sync workers close the connection after each answer, so
+    # every request opens a new one, as a real client's would.
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+# Reporting.
+
+ROW = "{:<7}{:>9}{:>9}{:>9}{:>8}{:>12}{:>7}"
+
+
+def _print_round(number, results):
+    print(f"\nRound {number}")
+    print(ROW.format("", "req/s", "p50 ms", "p95 ms", "errors", "client ms", "load"))
+    for result in results.values():
+        print(_row(result))
+    print(_ratios_line(results))
+
+
+def _row(result):
+    served = len(result.latencies) + result.errors
+    client_ms = result.client_cpu / max(served, 1) * 1000
+    return ROW.format(
+        result.scenario,
+        f"{result.per_second:.1f}",
+        f"{result.percentile_ms(0.50):.1f}",
+        f"{result.percentile_ms(0.95):.1f}",
+        result.errors,
+        f"{client_ms:.2f}",
+        f"{result.load:.2f}",
+    )
+
+
+def _ratios(results):
+    bare = results["bare"].per_second
+    return {
+        name: results[name].per_second / bare for name in ("list", "write")
+    }
+
+
+def _ratios_line(results):
+    ratios = _ratios(results)
+    return "list/bare {list:.2f}  write/bare {write:.2f}".format(**ratios)
+
+
+def _print_results(rounds):
+    print("\nMedians over rounds")
+    print(ROW.format("", "req/s", "p50 ms", "p95 ms", "errors", "", ""))
+    for scenario in SCENARIOS:
+        runs = [results[scenario] for results in rounds]
+        print(_median_row(scenario, runs))
+
+    list_ratio = statistics.median(_ratios(r)["list"] for r in rounds)
+    write_ratio = statistics.median(_ratios(r)["write"] for r in rounds)
+    verdict = "met" if list_ratio >= RATIO_TARGET else "NOT met"
+    print(f"list/bare {list_ratio:.2f} (target {RATIO_TARGET}: {verdict})")
+    print(f"write/bare {write_ratio:.2f}")
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(
+        *os.getloadavg()
+    ))
+
+
+def _median_row(scenario, runs):
+    return ROW.format(
+        scenario,
+        f"{statistics.median(r.per_second for r in runs):.1f}",
+        f"{statistics.median(r.percentile_ms(0.50) for r in runs):.1f}",
+        f"{statistics.median(r.percentile_ms(0.95) for r in runs):.1f}",
+        sum(r.errors for r in runs),
+        "",
+        "",
+    )
+
+
+if __name__ == "__main__":
+    main()
