@@ -9,6 +9,7 @@ from django.db import DatabaseError
 
 from accounts.models import ApiRequest
 from connections import services
+from rutterdash.bookkeeping import commit_without_waiting
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,8 @@ MAX_PATH = ApiRequest._meta.get_field("path").max_length
 
 def record(request, response, duration_ms):
     try:
-        ApiRequest.objects.create(**_fields(request, response, duration_ms))
+        with commit_without_waiting():
+            ApiRequest.objects.create(**_fields(request, response, duration_ms))
     except DatabaseError:
         log.exception("Could not log API request %s", request.rutter_request_id)
 

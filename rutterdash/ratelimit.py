@@ -3,7 +3,7 @@
 Counts live in the database, one row per organisation holding its current
 fixed window, bumped by a single upsert (which also starts a new window),
 so workers on any host agree without a lock and every request costs one
-query.
+statement, committed without waiting for the disk (rutterdash.bookkeeping).
 """
 
 import math
@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import RateLimitWindow
+from rutterdash.bookkeeping import commit_without_waiting
 
 _BUMP = """
     INSERT INTO {table} (organisation_id, "window", count)
@@ -39,7 +40,7 @@ def retry_after(organisation):
 
 def _bump(organisation_id, window):
     table = connection.ops.quote_name(RateLimitWindow._meta.db_table)
-    with connection.cursor() as cursor:
+    with commit_without_waiting(), connection.cursor() as cursor:
         cursor.execute(_BUMP.format(table=table), [organisation_id, window])
         return cursor.fetchone()[0]
 
