@@ -19,11 +19,12 @@ from typing import Annotated, Literal
 from django.conf import settings
 from django.http import JsonResponse
 from ninja import Field, Query, Schema
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from connections import serializers, writes
 from connections.api import accounting as router
 from connections.api import readable_connection
+from connections.ledger import OUT_OF_RANGE, within_book_dates
 from rutterdash.api_errors import invalid_field
 
 JOB_HEADER = "X-Rutter-Job-ID"
@@ -34,11 +35,13 @@ def _day(value):
     if not isinstance(value, str):
         raise ValueError(DAY_PROBLEM)
     try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value).date()
+        day = date.fromisoformat(value) if len(value) == 10 else None
+        day = day or datetime.fromisoformat(value).date()
     except ValueError:
         raise ValueError(DAY_PROBLEM) from None
+    if not within_book_dates(day):
+        raise ValueError(OUT_OF_RANGE)
+    return day
 
 
 Money = Annotated[Decimal, Field(max_digits=15, decimal_places=2, allow_inf_nan=False)]
@@ -47,6 +50,31 @@ Quantity = Annotated[
 ]
 Day = Annotated[date, BeforeValidator(_day)]
 AccountType = Literal[tuple(writes.CATEGORIES)]
+
+
+
+def _without_nul(value):
+    # PostgreSQL text cannot hold NUL; refuse it as a field problem.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _text(max_length):
+    """Text that fits its column, so the database never refuses it later."""
+    limit = StringConstraints(max_length=max_length)
+    return Annotated[str, limit, AfterValidator(_without_nul)]
+
+
+Name = _text(200)
+Place = _text(100)
+Memo = _text(500)
+Email = _text(254)
+Phone = _text(50)
+Code = _text(32)
+Number = _text(64)
+PostalCode = _text(20)
+Country = _text(2)
 
 
 class WriteQuery(Schema):
@@ -59,33 +87,33 @@ class WriteQuery(Schema):
 class NewAccount(Schema):
     account_type: AccountType
     currency_code: str
-    name: str
-    nominal_code: str
+    name: Name
+    nominal_code: Code
 
 
 class NewCustomer(Schema):
-    customer_name: str
-    contact_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    customer_name: Name
+    contact_name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
 
 
 class Address(Schema):
     type: str = "unknown"
-    address1: str | None = None
-    city: str | None = None
-    region: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
+    address1: Name | None = None
+    city: Place | None = None
+    region: Place | None = None
+    postal_code: PostalCode | None = None
+    country: Country | None = None
 
 
 class NewVendor(Schema):
-    vendor_name: str
+    vendor_name: Name
     currency_code: str
-    contact_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    website: str | None = None
+    contact_name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    website: Name | None = None
     addresses: list[Address] = []
 
 
@@ -97,7 +125,7 @@ class Item(Schema):
 
 class DocumentLine(Schema):
     account_id: str | None = None
-    description: str | None = None
+    description: Memo | None = None
     total_amount: Money
     item: Item | None = None
 
@@ -107,7 +135,7 @@ class NewInvoice(Schema):
     issue_date: Day
     due_date: Day
     currency_code: str
-    memo: str | None = None
+    memo: Memo | None = None
     line_items: list[DocumentLine]
 
 
@@ -117,14 +145,14 @@ class NewBill(Schema):
     issue_date: Day
     due_date: Day | None = None
     currency_code: str
-    document_number: str | None = None
-    memo: str | None = None
+    document_number: Number | None = None
+    memo: Memo | None = None
     line_items: list[DocumentLine]
 
 
 class ExpenseLine(Schema):
     account_id: str
-    description: str | None = None
+    description: Memo | None = None
     total_amount: Money
 
 
@@ -134,20 +162,20 @@ class NewExpense(Schema):
     transaction_date: Day | None = None
     currency_code: str
     expense_type: Literal["expense", "refund"]
-    memo: str | None = None
+    memo: Memo | None = None
     line_items: list[ExpenseLine]
 
 
 class JournalLine(Schema):
     account_id: str
-    description: str | None = None
+    description: Memo | None = None
     total_amount: Money
 
 
 class NewJournalEntry(Schema):
     transaction_date: Day
     currency_code: str
-    memo: str | None = None
+    memo: Memo | None = None
     line_items: list[JournalLine]
 
 
@@ -162,7 +190,7 @@ class NewInvoicePayment(Schema):
     txn_date: Day
     currency_code: str
     total_amount: Money
-    memo: str | None = None
+    memo: Memo | None = None
     linked_invoices: list[LinkedInvoice]
 
 
@@ -177,7 +205,7 @@ class NewBillPayment(Schema):
     vendor_id: str
     transaction_date: Day
     currency_code: str
-    memo: str | None = None
+    memo: Memo | None = None
     linked_bills: list[LinkedBill]
 
 

@@ -39,6 +39,15 @@ from connections.models import (
 from connections.money import MoneySum
 
 ZERO = Decimal("0.00")
+# Books outside these dates are typing mistakes, and month arithmetic on
+# them would overflow Python's date range.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+OUT_OF_RANGE = f"must be between {EARLIEST_DAY} and {LATEST_DAY}."
+
+
+def within_book_dates(day):
+    return EARLIEST_DAY <= day <= LATEST_DAY
 MONEY_FIELD = DecimalField(**MONEY)
 
 # Categories whose balances are debits in their natural state; all others

@@ -21,12 +21,14 @@ from django.db.models import Exists, OuterRef
 from django.db.models.functions import TruncMonth
 
 from connections.ledger import (
+    OUT_OF_RANGE,
     PROFIT_AND_LOSS,
     fiscal_year_start,
     month_starts,
     natural,
     next_month,
     snapshot,
+    within_book_dates,
 )
 from connections.models import Account, AccountCategory, CompanyInfo, JournalLine
 from connections.money import MoneySum
@@ -76,6 +78,9 @@ class Period:
 
 def periods(start, end):
     """The months from start to end, the first and last cut to the dates."""
+    for name, day in (("start_date", start), ("end_date", end)):
+        if not within_book_dates(day):
+            raise PeriodError(name, OUT_OF_RANGE)
     if end < start:
         raise PeriodError("end_date", "must not be before start_date.")
 

@@ -171,6 +171,25 @@ def test_more_than_thirty_six_months_are_refused(sandbox_api, book):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(
+    "start, end, field",
+    [
+        ("9999-11-01", "9999-12-31", "start_date"),
+        ("2024-01-01", "9999-12-31", "end_date"),
+    ],
+)
+def test_dates_beyond_plausible_books_are_refused(
+    sandbox_api, book, endpoint, start, end, field
+):
+    response = _get(sandbox_api, endpoint, start_date=start, end_date=end)
+
+    assert response.status_code == 400
+    assert response.json()["error_message"] == (
+        f"{field}: must be between 1900-01-01 and 2099-12-31."
+    )
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_statements_wait_for_the_initial_sync(sandbox_api, connection, endpoint):
     connection.is_ready = False
     connection.save()

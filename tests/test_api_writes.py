@@ -380,3 +380,32 @@ def test_a_repeated_idempotency_key_writes_the_invoice_once(sandbox_api, bodies)
     created = first.json()["invoice"]["id"]
     assert JournalEntry.objects.filter(source_id=created).count() == 1
     assert Invoice.objects.filter(customer__name="Acme").count() == 2
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [("x" * 201, "200"), ("Acme\x00Corp", "NUL")],
+)
+def test_text_that_cannot_be_stored_is_a_field_error(
+    sandbox_api, connection, name, problem
+):
+    body = ws.customer_body()
+    body["customer"]["customer_name"] = name
+
+    refusal = _refusal(_write(sandbox_api, "customer", body))
+
+    assert refusal["error_message"].startswith("customer.customer_name")
+    assert problem in refusal["error_message"]
+    assert not Customer.objects.filter(connection=connection).exists()
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_dates_outside_plausible_books_are_refused(sandbox_api, chart, parties, day):
+    customer, _vendor = parties
+    body = ws.invoice_body(chart, customer, "10.00", day=day, due=day)
+
+    refusal = _refusal(_write(sandbox_api, "invoice", body))
+
+    assert refusal["error_message"].startswith("invoice.issue_date")
+    assert "between 1900-01-01 and 2099-12-31" in refusal["error_message"]
+    assert not Invoice.objects.exists()
