@@ -6,6 +6,7 @@ so the same key may be retried with a corrected body, as Rutter does.
 """
 
 import hashlib
+import json
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -45,8 +46,17 @@ def request_hash(request):
     digest = hashlib.sha256()
     for part in (request.method, request.get_full_path()):
         digest.update(part.encode() + b"\0")
-    digest.update(request.body)
+    digest.update(_canonical_body(request.body))
     return digest.hexdigest()
+
+
+def _canonical_body(body):
+    """The body's meaning, not its bytes: key order and spacing don't count."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _claim(scope, key, fingerprint):

@@ -113,6 +113,19 @@ def test_the_same_key_with_another_body_is_a_conflict(sandbox_api):
     assert Connection.objects.count() == 1
 
 
+def test_the_same_body_formatted_differently_still_replays(sandbox_api):
+    first = _create(sandbox_api, key="key-1")
+    spaced = '{ "platform" :  "QUICKBOOKS" }\n'
+
+    second = sandbox_api.post(
+        CREATE, spaced, content_type=JSON, headers={"Idempotency-Key": "key-1"}
+    )
+
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert Connection.objects.count() == 1
+
+
 def test_different_keys_make_different_writes(sandbox_api):
     _create(sandbox_api, key="key-1")
     _create(sandbox_api, key="key-2")
