@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from accounts import services
 from accounts.models import Organisation, Role, User
 from accounts.services import email_taken
 from rutterdash.environments import Environment
@@ -9,6 +10,12 @@ from rutterdash.environments import Environment
 
 def _autocomplete(kind, widget=forms.TextInput):
     return widget(attrs={"autocomplete": kind})
+
+
+LOCKED_OUT = (
+    "Too many failed sign-ins for this email. Wait a few minutes and try "
+    "again, or ask an admin to help."
+)
 
 
 class SignInForm(AuthenticationForm):
@@ -23,6 +30,19 @@ class SignInForm(AuthenticationForm):
             attrs={"autofocus": True, "autocomplete": "email"}
         ),
     )
+
+    def clean(self):
+        email = self.cleaned_data.get("username") or ""
+        if email and services.sign_in_locked(email):
+            raise forms.ValidationError(LOCKED_OUT, code="locked")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if email:
+                services.sign_in_failed(email)
+            raise
+        services.sign_in_succeeded(email)
+        return cleaned
 
 
 class NewAccountForm(forms.Form):

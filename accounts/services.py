@@ -2,6 +2,8 @@
 
 import logging
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -122,6 +124,29 @@ def organisation_create(user, name):
         _key, secrets[environment] = api_key_create(organisation, environment)
     log.info("User %s created organisation %s", user.pk, organisation.pk)
     return secrets
+
+
+def _sign_in_failures_key(email):
+    return f"sign-in-failures:{crypto.keyed_hash(email.strip().lower())}"
+
+
+def sign_in_locked(email):
+    """Whether this email has failed to sign in too often just now."""
+    failures = cache.get(_sign_in_failures_key(email), 0)
+    return failures >= settings.SIGN_IN_MAX_FAILURES
+
+
+def sign_in_failed(email):
+    key = _sign_in_failures_key(email)
+    window = settings.SIGN_IN_LOCKOUT_SECONDS
+    if not cache.add(key, 1, window):
+        failures = cache.incr(key)
+        if failures == settings.SIGN_IN_MAX_FAILURES:
+            log.warning("Sign-in locked for %s seconds after failures", window)
+
+
+def sign_in_succeeded(email):
+    cache.delete(_sign_in_failures_key(email))
 
 
 def invite_create(organisation, role, created_by):

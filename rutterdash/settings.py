@@ -164,6 +164,9 @@ if not DEBUG:
 
 # How many rows a dashboard list shows per page.
 CONNECTIONS_PER_PAGE = env.int("CONNECTIONS_PER_PAGE", default=25)
+# Failed sign-ins allowed per email before it is locked for a while.
+SIGN_IN_MAX_FAILURES = env.int("SIGN_IN_MAX_FAILURES", default=10)
+SIGN_IN_LOCKOUT_SECONDS = env.int("SIGN_IN_LOCKOUT_SECONDS", default=900)
 # Invite links stop working after this many days.
 INVITE_VALID_DAYS = env.int("INVITE_VALID_DAYS", default=7)
 # Sandbox books: months of history and a multiplier for volume (benchmarks).

@@ -81,3 +81,16 @@ def task_queue(settings):
 def fast_password_hashing(settings):
     """Real hashing costs about a second per sign-in; tests need no such cost."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(settings):
+    """Each test gets an empty in-memory cache, not the shared file cache."""
+    from django.core.cache import cache
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    }
+    cache.clear()
+    yield
+    cache.clear()

@@ -81,3 +81,34 @@ def test_signing_out_ends_the_session(admin_client):
     assert response.status_code == 302
     assert response.url == "/accounts/login/"
     assert SESSION_KEY not in admin_client.session
+
+
+def _sign_in(client, email, password):
+    return client.post(LOGIN_URL, {"username": email, "password": password})
+
+
+def test_too_many_failures_lock_the_email_for_a_while(client, admin, settings):
+    settings.SIGN_IN_MAX_FAILURES = 3
+    for _attempt in range(3):
+        _sign_in(client, admin.email, "wrong-password")
+
+    response = _sign_in(client, admin.email.upper(), PASSWORD)
+
+    assert response.status_code == 200
+    assert b"Too many failed sign-ins" in response.content
+    assert SESSION_KEY not in client.session
+
+
+def test_a_success_before_the_limit_clears_the_failures(client, admin, settings):
+    settings.SIGN_IN_MAX_FAILURES = 3
+    for _attempt in range(2):
+        _sign_in(client, admin.email, "wrong-password")
+    _sign_in(client, admin.email, PASSWORD)
+    client.logout()
+    for _attempt in range(2):
+        _sign_in(client, admin.email, "wrong-password")
+
+    response = _sign_in(client, admin.email, PASSWORD)
+
+    assert response.status_code == 302
+    assert SESSION_KEY in client.session
