@@ -56,7 +56,7 @@ CONCURRENCY = 8
 WARM_UP = 200
 WORKERS = 2
 RATIO_TARGET = 0.7
-SCENARIOS = ("list", "write", "bare")
+SCENARIOS = ("list", "write", "bare", "bare-db")
 
 
 def main():
@@ -231,13 +231,23 @@ class _gunicorn:
             "BENCH_BARE_BODY": str(self.body_file),
         }
         command = [
-            sys.executable, "-m", "gunicorn", "rutterdash.wsgi",
-            "--workers", str(WORKERS), "--bind", f"{HOST}:{port}",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "rutterdash.wsgi",
+            "--workers",
+            str(WORKERS),
+            "--bind",
+            f"{HOST}:{port}",
         ]
         self.log = open(self.log_file, "wb")
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         _wait_until_listening(self.process, port, self.log_file)
         return port
@@ -325,6 +335,12 @@ def _requests(seeded):
     headers = _headers(seeded.authorization)
     list_call = ("GET", _list_path(seeded.access_token), None, headers)
     bare_call = ("GET", "/bench/bare", None, {})
+    bare_db_call = (
+        "GET",
+        f"/bench/bare-db?access_token={seeded.access_token}",
+        None,
+        {},
+    )
     write_path = _write_path(seeded.access_token)
     write_headers = {**headers, "Content-Type": "application/json"}
 
@@ -335,6 +351,7 @@ def _requests(seeded):
         "list": lambda: list_call,
         "write": write_call,
         "bare": lambda: bare_call,
+        "bare-db": lambda: bare_db_call,
     }
 
 
@@ -354,6 +371,9 @@ def _check_bare_matches_list(port, requests):
     _, bare_body = _call(port, *requests["bare"]())
     if list_body != bare_body:
         raise SystemExit("The bare view does not answer the list call's bytes")
+    _, bare_db_body = _call(port, *requests["bare-db"]())
+    if json.loads(list_body) != json.loads(bare_db_body):
+        raise SystemExit("The bare-db view does not answer the list call's JSON")
 
 
 def _load(port, make_request, total, concurrency):
@@ -436,9 +456,7 @@ def _row(result):
 
 def _ratios(results):
     bare = results["bare"].per_second
-    return {
-        name: results[name].per_second / bare for name in ("list", "write")
-    }
+    return {name: results[name].per_second / bare for name in ("list", "write")}
 
 
 def _ratios_line(results):
@@ -455,12 +473,14 @@ def _print_results(rounds):
 
     list_ratio = statistics.median(_ratios(r)["list"] for r in rounds)
     write_ratio = statistics.median(_ratios(r)["write"] for r in rounds)
+    same_work = statistics.median(
+        r["list"].per_second / r["bare-db"].per_second for r in rounds
+    )
     verdict = "met" if list_ratio >= RATIO_TARGET else "NOT met"
     print(f"list/bare {list_ratio:.2f} (target {RATIO_TARGET}: {verdict})")
     print(f"write/bare {write_ratio:.2f}")
-    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(
-        *os.getloadavg()
-    ))
+    print(f"list/bare-db {same_work:.2f} (the API layer's cost over the same work)")
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 def _median_row(scenario, runs):

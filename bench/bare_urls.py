@@ -1,17 +1,25 @@
 """The product's URLs plus one bare view, for bench/api.py only.
 
 Selected with ROOT_URLCONF=bench.bare_urls; production never loads it.
-The bare view answers, with no work at all, the bytes that the API's list
-call answered once (read from the file named by BENCH_BARE_BODY), so the
-benchmark can compare the API with Django serving the same JSON.
+Two bare views, so the API can be compared with Django doing (a) nothing
+and (b) the same database work:
+
+- /bench/bare answers, with no work at all, the bytes that the API's list
+  call answered once (read from the file named by BENCH_BARE_BODY);
+- /bench/bare-db looks the connection up by its token, reads the page of
+  accounts and their balances and serialises them exactly as the list call
+  does, without auth, rate limit, request log, idempotency or ninja.
 """
 
 import os
 from pathlib import Path
 
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import path
 
+from connections import serializers
+from connections.api import _balances
+from connections.models import Account, Connection
 from rutterdash.urls import urlpatterns as product_urlpatterns
 
 BODY = Path(os.environ["BENCH_BARE_BODY"]).read_bytes()
@@ -22,4 +30,22 @@ def bare(request):
     return HttpResponse(BODY, content_type=CONTENT_TYPE)
 
 
-urlpatterns = [path("bench/bare", bare), *product_urlpatterns]
+def bare_db(request):
+    token = request.GET["access_token"]
+    connection = Connection.objects.with_access_token(token).get()
+    page = list(Account.objects.filter(connection=connection).order_by("pk")[:50])
+    balances = _balances(connection, page)
+    return JsonResponse(
+        {
+            "connection": serializers.connection_ref(connection),
+            "accounts": [serializers.account(a, balances.get(a.pk)) for a in page],
+            "next_cursor": None,
+        }
+    )
+
+
+urlpatterns = [
+    path("bench/bare", bare),
+    path("bench/bare-db", bare_db),
+    *product_urlpatterns,
+]
