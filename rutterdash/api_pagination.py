@@ -2,7 +2,8 @@
 
 Pages are cut by keyset on the primary key, not by offset: a row is never
 served twice or skipped because others were inserted meanwhile. The cursor
-is opaque to clients (URL-safe base64 of the last row's id).
+is opaque to clients (URL-safe base64 of the entity and the last row's
+id), and a cursor from one entity's list is refused by another's.
 """
 
 import base64
@@ -34,23 +35,28 @@ class ListQuery(ConnectionQuery):
 def paginate(queryset, query, updated_field="platform_updated_at"):
     """One page of the queryset as (rows, next_cursor or None)."""
     rows = _updated_between(queryset, query, updated_field).order_by("pk")
+    entity = queryset.model._meta.label_lower
     if query.cursor:
-        rows = rows.filter(pk__gt=decode_cursor(query.cursor))
+        rows = rows.filter(pk__gt=decode_cursor(query.cursor, entity))
 
     page = list(rows[: query.limit + 1])
     if len(page) <= query.limit:
         return page, None
     page = page[: query.limit]
-    return page, encode_cursor(page[-1].pk)
+    return page, encode_cursor(entity, page[-1].pk)
 
 
-def encode_cursor(pk):
-    return base64.urlsafe_b64encode(str(pk).encode()).decode()
+def encode_cursor(entity, pk):
+    return base64.urlsafe_b64encode(f"{entity}:{pk}".encode()).decode()
 
 
-def decode_cursor(cursor):
+def decode_cursor(cursor, entity):
     try:
-        return uuid.UUID(base64.urlsafe_b64decode(cursor.encode()).decode())
+        decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
+        issued_for, _, pk = decoded.rpartition(":")
+        if issued_for != entity:
+            raise ValueError(decoded)
+        return uuid.UUID(pk)
     except (binascii.Error, UnicodeError, ValueError):
         raise invalid_field("cursor", "not a cursor this API issued.") from None
 

@@ -143,6 +143,21 @@ def test_a_cursor_we_did_not_issue_is_refused(sandbox_api, connection, cursor):
     assert response.json()["error_message"].startswith("cursor: ")
 
 
+def test_a_cursor_from_another_entity_is_refused(sandbox_api, connection, chart):
+    for number in range(3):
+        add_account(connection, 6100 + number, "expense", "expense")
+    cursor = _accounts(sandbox_api, limit=1).json()["next_cursor"]
+
+    response = sandbox_api.get(
+        "/versioned/accounting/invoices",
+        {"access_token": connection.access_token(), "cursor": cursor},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_message"].startswith("cursor: ")
+    assert _accounts(sandbox_api, cursor=cursor).status_code == 200
+
+
 def test_updated_at_bounds_filter_in_unix_milliseconds(sandbox_api, connection, chart):
     late = add_account(connection, 5000, "expense", "expense", "Rent")
     late.platform_updated_at = datetime(2024, 6, 1, tzinfo=UTC)
