@@ -23,6 +23,7 @@ from django.db.models.functions import TruncMonth
 from connections.ledger import (
     OUT_OF_RANGE,
     PROFIT_AND_LOSS,
+    ZERO,
     fiscal_year_start,
     month_starts,
     natural,
@@ -34,7 +35,6 @@ from connections.models import Account, AccountCategory, CompanyInfo, JournalLin
 from connections.money import MoneySum
 from connections.serializers import iso_date, iso_datetime
 
-ZERO = Decimal("0.00")
 MAX_MONTHS = 36
 BANK_TYPE = "bank"
 COST_OF_SALES_TYPE = "cost_of_goods_sold"

@@ -205,15 +205,11 @@ def _http_error(request, error):
     return refusal.response()
 
 
-@api.exception_handler(RequestDataTooBig)
-def _too_big(request, error):
-    return api_errors.body_too_large().response()
-
-
 @api.exception_handler(Exception)
 def _crash(request, error):
+    # Reading an oversized body can fail inside or before ninja; both end here.
     if isinstance(error, RequestDataTooBig):
-        return _too_big(request, error)
+        return api_errors.body_too_large().response()
     request_id = getattr(request, "rutter_request_id", None)
     log.exception("API request %s failed", request_id)
     return api_errors.internal_error().response()

@@ -16,6 +16,7 @@ from connections.models import (
     JournalEntry,
     JournalLine,
 )
+from tests.openapi import assert_matches_schema
 
 VERSION = "2023-03-14"
 
@@ -38,6 +39,21 @@ def client_for(organisation, environment):
     """A client authenticated with a fresh key of that organisation."""
     api_key, secret = api_key_create(organisation, environment)
     return api_client(basic_auth(api_key.client_id, secret))
+
+
+def walk_list(client, token, entity, limit):
+    """Every row of a list endpoint, each page checked against the schema."""
+    rows, cursor = [], None
+    while True:
+        params = {"access_token": token, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = client.get(f"/versioned/accounting/{entity}", params)
+        assert_matches_schema("get", f"/accounting/{entity}", response)
+        rows += response.json()[entity]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return rows
 
 
 def add_account(connection, number, account_type, category, name=None):

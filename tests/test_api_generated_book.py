@@ -8,9 +8,8 @@ import pytest
 from connections.models import Account, Invoice
 from connections.sync import sync_books
 from rutterdash.environments import Environment
-from tests.api_support import client_for
+from tests.api_support import client_for, walk_list
 from tests.factories import ConnectionFactory
-from tests.openapi import assert_matches_schema
 
 TOKEN = "access-sandbox-generated-1"
 DEBIT_NORMAL = {"asset", "expense"}
@@ -28,35 +27,20 @@ def sandbox_api(organisation):
     return client_for(organisation, Environment.SANDBOX)
 
 
-def _walk(client, entity, limit):
-    """Every row of a list endpoint, each page checked against the schema."""
-    rows, cursor = [], None
-    while True:
-        params = {"access_token": TOKEN, "limit": limit}
-        if cursor:
-            params["cursor"] = cursor
-        response = client.get(f"/versioned/accounting/{entity}", params)
-        assert_matches_schema("get", f"/accounting/{entity}", response)
-        rows += response.json()[entity]
-        cursor = response.json()["next_cursor"]
-        if cursor is None:
-            return rows
-
-
 def _debit_side(account):
     balance = Decimal(str(account["balance"]))
     return balance if account["category"] in DEBIT_NORMAL else -balance
 
 
 def test_every_account_page_matches_and_the_ledger_balances(sandbox_api, connection):
-    accounts = _walk(sandbox_api, "accounts", limit=7)
+    accounts = walk_list(sandbox_api, TOKEN, "accounts", limit=7)
 
     assert len(accounts) == Account.objects.filter(connection=connection).count()
     assert sum(_debit_side(account) for account in accounts) == 0
 
 
 def test_every_invoice_page_matches_and_all_are_listed(sandbox_api, connection):
-    invoices = _walk(sandbox_api, "invoices", limit=100)
+    invoices = walk_list(sandbox_api, TOKEN, "invoices", limit=100)
 
     stored = Invoice.objects.filter(connection=connection)
     assert len(invoices) == stored.count() > 0
@@ -64,8 +48,8 @@ def test_every_invoice_page_matches_and_all_are_listed(sandbox_api, connection):
 
 
 def test_receivables_balance_equals_what_invoices_still_owe(sandbox_api, connection):
-    accounts = _walk(sandbox_api, "accounts", limit=500)
-    invoices = _walk(sandbox_api, "invoices", limit=500)
+    accounts = walk_list(sandbox_api, TOKEN, "accounts", limit=500)
+    invoices = walk_list(sandbox_api, TOKEN, "invoices", limit=500)
 
     [receivable] = [a for a in accounts if a["account_type"] == "accounts_receivable"]
     owed = sum(Decimal(invoice["amount_due"]) for invoice in invoices)

@@ -6,7 +6,7 @@ import pytest
 
 from connections.sync import ENTITY_MODELS, sync_books
 from rutterdash.environments import Environment
-from tests.api_support import client_for
+from tests.api_support import client_for, walk_list
 from tests.factories import ConnectionFactory
 from tests.openapi import assert_matches_schema
 from tests.test_api_reads import SINGULAR
@@ -26,25 +26,11 @@ def sandbox_api(organisation):
     return client_for(organisation, Environment.SANDBOX)
 
 
-def _walk(client, entity, limit):
-    rows, cursor = [], None
-    while True:
-        params = {"access_token": TOKEN, "limit": limit}
-        if cursor:
-            params["cursor"] = cursor
-        response = client.get(f"/versioned/accounting/{entity}", params)
-        assert_matches_schema("get", f"/accounting/{entity}", response)
-        rows += response.json()[entity]
-        cursor = response.json()["next_cursor"]
-        if cursor is None:
-            return rows
-
-
 def test_every_entity_walks_once_through_pages_that_match_the_schema(
     sandbox_api, connection
 ):
     for entity in SINGULAR:
-        rows = _walk(sandbox_api, entity, limit=97)
+        rows = walk_list(sandbox_api, TOKEN, entity, limit=97)
 
         stored = ENTITY_MODELS[entity].objects.filter(connection=connection)
         ids = [row["id"] for row in rows]
@@ -76,7 +62,7 @@ def test_company_info_of_a_generated_book_matches_the_schema(sandbox_api, connec
 
 
 def test_every_generated_journal_entry_balances(sandbox_api, connection):
-    entries = _walk(sandbox_api, "journal_entries", limit=500)
+    entries = walk_list(sandbox_api, TOKEN, "journal_entries", limit=500)
 
     for entry in entries:
         amounts = [round(line["total_amount"] * 100) for line in entry["line_items"]]
