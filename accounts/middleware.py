@@ -1,6 +1,7 @@
 import logging
 
 from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
 
 from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
@@ -46,14 +47,9 @@ class DashboardContextMiddleware:
 
 
 def _may_pass_without_team(request):
-    match = request.resolver_match or _resolve(request.path_info)
-    return match is not None and match.url_name in TEAMLESS_PAGES
-
-
-def _resolve(path):
-    from django.urls import Resolver404, resolve
-
+    # Middleware runs before URL resolution, so resolve the path here.
     try:
-        return resolve(path)
+        match = resolve(request.path_info)
     except Resolver404:
-        return None
+        return False
+    return match.url_name in TEAMLESS_PAGES
