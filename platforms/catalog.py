@@ -9,6 +9,22 @@ BANKING = "Banking"
 ADS = "Ads"
 CATEGORIES = (ACCOUNTING, COMMERCE, PAYMENTS, BANKING, ADS)
 
+# How a business signs in to a platform in production: through an OAuth 2
+# consent screen of the customer's own developer app, or by typing the
+# platform's API credentials into Link.
+OAUTH = "oauth"
+CREDENTIALS = "credentials"
+
+SIGNS_IN_WITH_OAUTH = frozenset(
+    {
+        "QUICKBOOKS", "XERO", "SAGE_BUSINESS_CLOUD", "ZOHOBOOKS", "WAVE",
+        "FRESHBOOKS", "DYNAMICS365", "EXACTONLINE", "FREEAGENT",
+        "SHOPIFY", "AMAZON", "BIG_COMMERCE", "EBAY", "ETSY", "SQUARESPACE",
+        "WIX", "WEBFLOW", "ECWID", "MERCADOLIBRE", "GUMROAD",
+        "STRIPE", "SQUARE", "PAYPAL", "MOLLIE", "CLOVER",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -16,14 +32,20 @@ class Platform:
     name: str
     category: str
     domain: str
+    auth: str = CREDENTIALS
 
     @property
     def keeps_books(self):
         return self.category == ACCOUNTING
 
+    @property
+    def uses_oauth(self):
+        return self.auth == OAUTH
+
 
 def _p(code, name, category, domain):
-    return Platform(code, name, category, domain)
+    auth = OAUTH if code in SIGNS_IN_WITH_OAUTH else CREDENTIALS
+    return Platform(code, name, category, domain, auth)
 
 
 PLATFORMS = (
@@ -76,6 +98,7 @@ PLATFORMS = (
 )
 
 BY_CODE = {platform.code: platform for platform in PLATFORMS}
+assert SIGNS_IN_WITH_OAUTH <= BY_CODE.keys(), "unknown code in SIGNS_IN_WITH_OAUTH"
 
 
 def get(code):
