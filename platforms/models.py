@@ -43,3 +43,40 @@ class PlatformSetting(ScopedModel):
     @property
     def has_credentials(self):
         return bool(self.client_id and self.client_secret_encrypted)
+
+
+class PlatformGrant(models.Model):
+    """The OAuth tokens a business granted for one production connection.
+
+    Both tokens are kept encrypted: the access token is sent to the platform
+    on every read, and the refresh token renews it.
+    """
+
+    connection = models.OneToOneField(
+        "connections.Connection", on_delete=models.CASCADE, related_name="grant"
+    )
+    access_token_encrypted = models.TextField()
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token_encrypted = models.TextField(blank=True)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.CharField(max_length=1000, blank=True)
+    tenant_id = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Grant for connection {self.connection_id}"
+
+    def set_tokens(self, access_token, refresh_token):
+        self.access_token_encrypted = crypto.encrypt(access_token)
+        self.refresh_token_encrypted = (
+            crypto.encrypt(refresh_token) if refresh_token else ""
+        )
+
+    def access_token(self):
+        return crypto.decrypt(self.access_token_encrypted)
+
+    def refresh_token(self):
+        if not self.refresh_token_encrypted:
+            return ""
+        return crypto.decrypt(self.refresh_token_encrypted)
