@@ -94,6 +94,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Keep each worker's connection open between requests: setting one up
+    # costs more than an API list call's queries. The health check replaces
+    # a connection the server dropped before a request uses it.
+    # ?conn_max_age= in DATABASE_URL still wins; 0 closes after each request.
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=600)
+    )
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(
+        "DATABASE_CONN_HEALTH_CHECKS", default=True
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared between the web server and the worker (sync progress lives here), so
@@ -188,3 +199,24 @@ LOGGING = {
 # API requests each organisation may make per fixed window, across workers.
 RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=500)
 RATE_LIMIT_WINDOW_SECONDS = env.int("RATE_LIMIT_WINDOW_SECONDS", default=10)
+
+# Webhooks. Seconds to wait before each retry of a failed delivery: six
+# retries over about a day by default, each stretched by up to 10% jitter.
+WEBHOOK_RETRY_DELAYS = env.list(
+    "WEBHOOK_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200, 21600, 57600]
+)
+# Plain-HTTP destinations and destinations on private networks (loopback,
+# RFC 1918, link-local, ...) are for local development only.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool(
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG
+)
+# A destination failing without a single success for this long is disabled.
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=5 * 24 * 3600)
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+# Whole request, however slowly the receiver trickles its answer.
+WEBHOOK_TOTAL_TIMEOUT = env.float("WEBHOOK_TOTAL_TIMEOUT", default=15.0)
+# How long a rotated-out signing secret keeps signing beside the new one.
+WEBHOOK_SIGNATURE_OVERLAP = env.int("WEBHOOK_SIGNATURE_OVERLAP", default=24 * 3600)
+# Requests one worker task sends at once.
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=16)
