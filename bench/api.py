@@ -70,7 +70,7 @@ def main():
         body_file = Path(workdir) / "list.json"
         body_file.write_bytes(seeded.list_body)
         log_file = Path(workdir) / "gunicorn.log"
-        with _gunicorn(body_file, log_file) as port:
+        with _gunicorn(body_file, log_file, args.port) as port:
             rounds = _measure(port, seeded, args)
     _print_results(rounds)
 
@@ -80,6 +80,9 @@ def _arguments():
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument(
+        "--port", type=int, default=0, help="loopback port for gunicorn (0: any free)"
+    )
     return parser.parse_args()
 
 
@@ -218,13 +221,14 @@ def _write_path(token):
 class _gunicorn:
     """Run gunicorn for the block; stop it however the block ends."""
 
-    def __init__(self, body_file, log_file):
+    def __init__(self, body_file, log_file, port):
         self.body_file = body_file
+        self.port = port
         self.log_file = log_file
         self.process = None
 
     def __enter__(self):
-        port = _free_port()
+        port = self.port or _free_port()
         environment = {
             **os.environ,
             "ROOT_URLCONF": "bench.bare_urls",

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "platforms",
     "webhooks",
     "customize",
+    "link",
 ]
 
 MIDDLEWARE = [
