@@ -125,6 +125,14 @@ def connection_enable(connection):
         transaction.on_commit(lambda: enqueue_sync(connection))
 
 
+def connection_needs_reauth(connection, reason):
+    """Flag a connection whose platform no longer honours its sign-in."""
+    connection.needs_reauth = True
+    connection.needs_reauth_reason = reason[:200]
+    connection.save(update_fields=["needs_reauth", "needs_reauth_reason", "updated"])
+    log.info("Connection %s needs re-authorisation: %s", connection.id, reason)
+
+
 def connection_delete(connection):
     """Delete a connection with its books.
 

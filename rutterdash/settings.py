@@ -221,3 +221,8 @@ WEBHOOK_TOTAL_TIMEOUT = env.float("WEBHOOK_TOTAL_TIMEOUT", default=15.0)
 WEBHOOK_SIGNATURE_OVERLAP = env.int("WEBHOOK_SIGNATURE_OVERLAP", default=24 * 3600)
 # Requests one worker task sends at once.
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=16)
+# Link's OAuth sign-in: per-platform provider fields to replace (JSON keyed
+# by platform code; tests aim a platform at a fake provider on loopback), and
+# the time limit on each token request, in seconds.
+OAUTH_PROVIDER_OVERRIDES = env.json("OAUTH_PROVIDER_OVERRIDES", default={})
+OAUTH_HTTP_TIMEOUT = env.float("OAUTH_HTTP_TIMEOUT", default=10.0)
