@@ -32,11 +32,13 @@ from connections.models import (
 )
 from connections.money import MoneySum
 from connections.sync import sync_progress
+from link import services as link_services
+from platforms import catalog
 from rutterdash.api_errors import (
     connection_disabled,
     invalid_credentials,
     invalid_field,
-    link_required,
+    missing_field,
     needs_update,
     not_found,
     product_not_ready,
@@ -72,7 +74,7 @@ API_STATUSES = {
 
 
 class CreateConnectionBody(Schema):
-    platform: str
+    platform: str | None = None
 
 
 class ConnectionListQuery(Schema):
@@ -93,14 +95,20 @@ def connection_list(request, query: Query[ConnectionListQuery]):
 
 
 @router.post("/create", url_name="connections_create")
-def connection_create(request, body: CreateConnectionBody):
-    if not request.scope.is_sandbox:
-        raise link_required()
+def connection_create(request, body: CreateConnectionBody | None = None):
+    """Sandbox connects at once; production waits for the business in Link."""
+    platform = body.platform if body else None
+    if request.scope.is_sandbox and not platform:
+        raise missing_field("platform")
+    if platform and catalog.get(platform) is None:
+        raise invalid_field("platform", f"Unknown platform {platform!r}.")
 
-    try:
-        connection, token = services.connection_create(request.scope, body.platform)
-    except services.ConnectionRequestError as error:
-        raise invalid_field("platform", str(error)) from None
+    if request.scope.is_sandbox:
+        connection, token = services.connection_create(request.scope, platform)
+    else:
+        connection, token = link_services.connection_await_link(
+            request.scope, platform or ""
+        )
     return serializers.connection_created(connection, token)
 
 

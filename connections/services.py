@@ -42,8 +42,7 @@ def connection_create(scope, platform_code, store_name=""):
 
     token = new_access_token(scope.environment)
     connection = scope.stamp(Connection(platform=platform.code))
-    connection.store_name = store_name or _sandbox_store_name(connection)
-    connection.store_domain = _store_domain(connection.store_name, platform)
+    name_store(connection, platform, store_name)
     connection.set_access_token(token)
 
     with transaction.atomic():
@@ -59,6 +58,12 @@ def connection_create(scope, platform_code, store_name=""):
         scope.organisation.pk,
     )
     return connection, token
+
+
+def name_store(connection, platform, store_name=""):
+    """Give a connection its store name (made up when blank) and domain."""
+    connection.store_name = store_name or _sandbox_store_name(connection)
+    connection.store_domain = _store_domain(connection.store_name, platform)
 
 
 def enqueue_sync(connection, attempt=1, run_after=None):

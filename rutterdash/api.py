@@ -237,3 +237,4 @@ api.add_router("/accounting", accounting_router)
 import connections.api_writes  # noqa: E402, F401 (adds POSTs to accounting_router)
 
 api.add_router("/accounting", "connections.api_statements.router")
+api.add_router("/item", "link.api.router")

@@ -64,15 +64,6 @@ def method_not_allowed(method):
     return ApiError(405, INVALID_REQUEST, "METHOD_NOT_ALLOWED", message)
 
 
-def link_required():
-    message = (
-        "Production connections are authorised by the business through "
-        "Link, which Rutterdash does not offer yet. Use a sandbox key to "
-        "create connections through the API."
-    )
-    return ApiError(400, INVALID_REQUEST, "LINK_REQUIRED", message)
-
-
 def product_not_ready():
     message = (
         "The connection's initial sync has not finished yet. Try again later, "

@@ -8,5 +8,6 @@ urlpatterns = [
     path("platforms/", include("platforms.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("customize/", include("customize.urls")),
+    path("", include("link.urls")),
     path("versioned/", api.urls),
 ]

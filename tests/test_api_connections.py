@@ -114,12 +114,16 @@ def test_create_with_an_empty_body_names_the_platform(sandbox_api):
     assert response.json()["error_code"] == "MISSING_REQUIRED_FIELD"
 
 
-def test_create_in_production_points_to_link(production_api):
+def test_create_in_production_waits_for_the_business_in_link(production_api):
     response = _create(production_api, {"platform": "QUICKBOOKS"})
 
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "LINK_REQUIRED"
-    assert not Connection.objects.exists()
+    assert_matches_schema("post", "/connections/create", response)
+    created = response.json()["connection"]
+    connection = Connection.objects.get(pk=created["id"])
+    assert created["link_url"].endswith(f"/connection/{connection.id}")
+    assert connection.environment == Environment.PRODUCTION
+    assert not connection.is_ready
+    assert not DBTaskResult.objects.exists()
 
 
 def test_list_shows_the_environments_connections_with_tokens(sandbox_api, connection):

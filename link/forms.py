@@ -1,0 +1,54 @@
+from django import forms
+
+from link import services
+
+NONCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class LinkStartForm(forms.Form):
+    """The query string the SDK (or a link_url) opens Link with."""
+
+    origin = forms.CharField(required=False, max_length=services.MAX_URL_LENGTH)
+    nonce = forms.RegexField(NONCE_PATTERN, required=False)
+    platform = forms.CharField(required=False, max_length=64)
+    redirect_url = forms.CharField(
+        required=False, max_length=services.MAX_URL_LENGTH, strip=False
+    )
+
+    def clean_origin(self):
+        origin = self.cleaned_data["origin"]
+        if not origin:
+            return ""
+        normal = services.web_origin(origin)
+        if normal is None:
+            raise forms.ValidationError("The origin is not an http(s) web origin.")
+        return normal
+
+    def clean_platform(self):
+        return services.platform_code(self.cleaned_data["platform"])
+
+    def clean_redirect_url(self):
+        url = self.cleaned_data["redirect_url"]
+        if not url:
+            return ""
+        if services.checked_redirect_url(url) is None:
+            raise forms.ValidationError("redirect_url must be an http(s) URL.")
+        return url
+
+
+class PlatformSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search platforms")
+
+
+class PlatformChoiceForm(forms.Form):
+    platform = forms.CharField(max_length=64)
+
+
+class SandboxSignInForm(forms.Form):
+    username = forms.CharField(max_length=100)
+    password = forms.CharField(max_length=100, strip=False, widget=forms.PasswordInput)
+    store_name = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Store or company name (optional)",
+    )

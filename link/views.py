@@ -1,0 +1,362 @@
+"""Link's pages: what a business sees in the popup (or a link_url tab).
+
+The pages are for anonymous businesses, so they carry no dashboard chrome;
+every step loads the flow from the session (link.flow) and refuses to run
+ahead of it: no sign-in before consent, no success before connecting.
+"""
+
+import logging
+from functools import wraps
+
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from connections.models import Connection
+from link import flow as flows
+from link import forms, services
+from link.flow import load_flow
+from platforms import catalog
+from rutterdash.api_errors import INVALID_REQUEST, ApiError
+from rutterdash.scoping import Scope
+
+log = logging.getLogger(__name__)
+
+# Link runs in a popup or a tab of its own, never in a frame; scripts and
+# styles come only from our static files.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def link_page(view):
+    """Headers every Link response carries, redirects included."""
+
+    @wraps(view)
+    def page(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response["X-Frame-Options"] = "DENY"
+        response["Cache-Control"] = "no-store"
+        response["Referrer-Policy"] = "no-referrer"
+        # The popup must keep window.opener to post its result to the
+        # fintech's page, which same-origin (Django's default) would cut.
+        response["Cross-Origin-Opener-Policy"] = "unsafe-none"
+        return response
+
+    return page
+
+
+def _refused(request, message, status=403, scope=None):
+    context = {"message": message, **_branding(scope)}
+    return render(request, "link/refused.html", context, status=status)
+
+
+def _branding(scope):
+    if scope is None or scope.organisation is None:
+        return {"title": "", "logo_url": None}
+    from customize import services as customize_services
+
+    return {
+        "title": customize_services.landing_title(scope),
+        "logo_url": customize_services.logo_url(scope),
+    }
+
+
+@link_page
+@require_GET
+def linkstart(request, public_key):
+    scope = services.scope_for_public_key(public_key)
+    if scope is None:
+        return _refused(request, "This Link address is not valid.", status=404)
+
+    start = forms.LinkStartForm(request.GET)
+    if not start.is_valid():
+        return _refused(request, _first_error(start), status=400, scope=scope)
+
+    refusal = _origin_refusal(scope, start.cleaned_data, require_origin=True)
+    if refusal:
+        log.debug("Link refused for public key %s: %s", public_key[:16], refusal)
+        return _refused(request, refusal, scope=scope)
+
+    flow = flows.start_flow(request, scope, public_key=public_key, **start.cleaned_data)
+    return redirect("link:landing", flow_id=flow.flow_id)
+
+
+@link_page
+@require_GET
+def connection_start(request, connection_id):
+    connection = Connection.objects.select_related("organisation")
+    connection = connection.filter(pk=connection_id).first()
+    if connection is None:
+        return _refused(request, "This Link address is not valid.", status=404)
+
+    scope = Scope(connection.organisation, connection.environment)
+    start = forms.LinkStartForm(request.GET)
+    if not start.is_valid():
+        return _refused(request, _first_error(start), status=400, scope=scope)
+    if connection.disabled:
+        return _refused(request, DISABLED, status=409, scope=scope)
+    refusal = _origin_refusal(scope, start.cleaned_data, require_origin=False)
+    if refusal:
+        return _refused(request, refusal, scope=scope)
+
+    details = dict(start.cleaned_data)
+    details["platform"] = connection.platform or details["platform"]
+    reauth = not services.awaiting_link(connection)
+    flow = flows.start_flow(
+        request,
+        scope,
+        reauth_connection_id=str(connection.id),
+        consented=reauth,
+        **details,
+    )
+    if reauth:
+        return redirect("link:sign_in", flow_id=flow.flow_id)
+    return redirect("link:landing", flow_id=flow.flow_id)
+
+
+DISABLED = (
+    "This connection has been disabled by the app that asked you to connect. "
+    "Contact them to turn it back on."
+)
+
+
+def _first_error(form):
+    for field, errors in form.errors.items():
+        return f"{field}: {errors[0]}"
+    return "The Link address is not valid."
+
+
+def _origin_refusal(scope, details, require_origin):
+    origin = details["origin"]
+    redirect_url = details["redirect_url"]
+    if origin and not services.origin_allowed(scope, origin):
+        return f"Link may not be opened from {origin}."
+    if redirect_url:
+        target = services.origin_of(redirect_url)
+        if not services.origin_allowed(scope, target):
+            return f"Link may not send you back to {target}."
+    if require_origin and not origin and not scope.is_sandbox:
+        return "Link must be opened from the app that asked you to connect."
+    return ""
+
+
+@link_page
+@require_http_methods(["GET", "POST"])
+def landing(request, flow_id):
+    flow = load_flow(request, flow_id)
+    if request.method == "POST":
+        flow.consented = True
+        flows.save_flow(request, flow)
+        return redirect(_step_after_consent(flow), flow_id=flow.flow_id)
+
+    context = {"flow": flow, **_branding(flow.scope)}
+    return render(request, "link/landing.html", context)
+
+
+def _step_after_consent(flow):
+    if flow.platform and services.pickable(flow.scope, flow.platform):
+        return "link:sign_in"
+    return "link:picker"
+
+
+@link_page
+@require_http_methods(["GET", "POST"])
+def picker(request, flow_id):
+    flow = load_flow(request, flow_id)
+    if not flow.consented:
+        return redirect("link:landing", flow_id=flow.flow_id)
+
+    if request.method == "POST":
+        return _pick(request, flow)
+    return _show_picker(request, flow)
+
+
+def _pick(request, flow):
+    choice = forms.PlatformChoiceForm(request.POST)
+    if not choice.is_valid():
+        return HttpResponseBadRequest("Choose a platform.")
+
+    platform = services.pickable(flow.scope, choice.cleaned_data["platform"])
+    if platform is None:
+        notice = "That platform is not available here. Choose another one."
+        return _show_picker(request, flow, notice=notice, status=400)
+
+    flow.platform = platform.code
+    flows.save_flow(request, flow)
+    return redirect("link:sign_in", flow_id=flow.flow_id)
+
+
+def _show_picker(request, flow, notice="", status=200):
+    search = forms.PlatformSearchForm(request.GET)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
+    entries = services.picker_entries(flow.scope)
+    matching = _matching(entries, query)
+
+    if flow.platform and not notice:
+        notice = _unavailable_notice(flow.platform)
+    context = {
+        "flow": flow,
+        "search": search,
+        "query": query,
+        "entries": matching,
+        "notice": notice,
+        **_branding(flow.scope),
+    }
+    return render(request, "link/picker.html", context, status=status)
+
+
+def _matching(entries, query):
+    wanted = {platform.code for platform in catalog.search(query)} if query else None
+    return [e for e in entries if wanted is None or e.platform.code in wanted]
+
+
+def _unavailable_notice(code):
+    platform = catalog.get(code)
+    name = platform.name if platform else code
+    return f"{name} is not available here. Choose another platform."
+
+
+@link_page
+@require_http_methods(["GET", "POST"])
+def sign_in(request, flow_id):
+    flow = load_flow(request, flow_id)
+    if flow.finished:
+        return redirect("link:success", flow_id=flow.flow_id)
+    if not flow.consented:
+        return redirect("link:landing", flow_id=flow.flow_id)
+    platform = services.pickable(flow.scope, flow.platform)
+    if platform is None:
+        return redirect("link:picker", flow_id=flow.flow_id)
+
+    if not flow.scope.is_sandbox:
+        return _oauth_sign_in(request, flow, platform)
+    if request.method == "POST":
+        return _sandbox_sign_in(request, flow, platform)
+    form = forms.SandboxSignInForm()
+    return _show_sign_in(request, flow, platform, form)
+
+
+def _sandbox_sign_in(request, flow, platform):
+    form = forms.SandboxSignInForm(request.POST)
+    if not form.is_valid():
+        return _show_sign_in(request, flow, platform, form, status=400)
+
+    data = form.cleaned_data
+    try:
+        needs_reauth = services.sandbox_sign_in(data["username"], data["password"])
+    except services.LinkRefused as refusal:
+        form.add_error(None, str(refusal))
+        return _show_sign_in(request, flow, platform, form, status=400)
+
+    on_connected = _mark_needs_reauth if needs_reauth else None
+    return flows.complete_flow(
+        request, flow, platform.code, data["store_name"], on_connected
+    )
+
+
+def _mark_needs_reauth(connection):
+    services.mark_needs_reauth(connection, services.REAUTH_REASON)
+
+
+def _show_sign_in(request, flow, platform, form, status=200):
+    error = flows.take_error(request, flow)
+    if error:
+        form.add_error(None, error)
+    context = {
+        "flow": flow,
+        "platform": platform,
+        "form": form,
+        **_branding(flow.scope),
+    }
+    return render(request, "link/sign_in_sandbox.html", context, status=status)
+
+
+def _oauth_sign_in(request, flow, platform):
+    if request.method == "POST":
+        return HttpResponseBadRequest("Sign in through the platform's button.")
+
+    context = {
+        "flow": flow,
+        "platform": platform,
+        "error": flows.take_error(request, flow),
+        "oauth_start_url": _oauth_start_url(flow),
+        **_branding(flow.scope),
+    }
+    return render(request, "link/sign_in_oauth.html", context)
+
+
+def _oauth_start_url(flow):
+    try:
+        return reverse("oauth:start", args=[flow.flow_id])
+    except NoReverseMatch:
+        log.warning("OAuth sign-in is not installed; Link cannot offer it")
+        return None
+
+
+@link_page
+@require_GET
+def success(request, flow_id):
+    flow = load_flow(request, flow_id)
+    if not flow.finished:
+        return redirect("link:landing", flow_id=flow.flow_id)
+
+    back_url = None
+    if flow.redirect_url:
+        back_url = services.with_public_token(flow.redirect_url, flow.public_token)
+        if not flow.origin:
+            return redirect(back_url)
+    platform = catalog.get(flow.platform)
+    context = {
+        "flow": flow,
+        "platform": platform,
+        "message": _message(flow, "SUCCESS", publicToken=flow.public_token),
+        "back_url": back_url,
+        **_branding(flow.scope),
+    }
+    return render(request, "link/success.html", context)
+
+
+@link_page
+@require_POST
+def cancel(request, flow_id):
+    flow = load_flow(request, flow_id)
+    flows.forget_flow(request, flow.flow_id)
+    log.debug("Link flow %s cancelled by the business", flow.flow_id)
+
+    context = {
+        "flow": flow,
+        "message": _message(flow, "EXIT"),
+        "hide_cancel": True,
+        **_branding(flow.scope),
+    }
+    return render(request, "link/cancelled.html", context)
+
+
+def _message(flow, kind, **fields):
+    """What the page posts to its opener, if the SDK opened it; else None."""
+    if not flow.origin or not flow.nonce:
+        return None
+    body = {"type": kind, **fields, "nonce": flow.nonce}
+    return {"target_origin": flow.origin, "body": body}
+
+
+def websocket_auth(request):
+    """The SDK asks for a realtime channel first; there is none, so it uses messages."""
+    refusal = ApiError(
+        404,
+        INVALID_REQUEST,
+        "NOT_FOUND",
+        "Link answers through window messages; there is no realtime channel.",
+    )
+    return refusal.response()
