@@ -1,0 +1,166 @@
+import base64
+import binascii
+import uuid
+from datetime import datetime, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from webhooks import services
+from webhooks.events import EVENT_TYPES
+from webhooks.models import Destination, MessageStatus, PayloadVersion
+
+DATETIME_WIDGET = forms.DateTimeInput(
+    attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+)
+OVERLAPS = [
+    ("0", "End it now: only the new secret signs"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+    ("604800", "7 days"),
+]
+
+
+def event_type_choices():
+    return [(name, name) for name in EVENT_TYPES]
+
+
+class DestinationForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="Where we POST each event.",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks"}),
+    )
+    event_types = forms.MultipleChoiceField(
+        label="Event types",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave all unticked to receive every event type, "
+        "including ones added later.",
+    )
+
+    class Meta:
+        model = Destination
+        fields = ["url", "description", "event_types", "payload_version", "enabled"]
+        labels = {"enabled": "Send events to this destination"}
+        help_texts = {
+            "description": "Optional: what this destination is for.",
+            "payload_version": "The shape of the payloads we send.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["event_types"].choices = event_type_choices()
+        self.fields["payload_version"].choices = PayloadVersion.choices
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        unchanged = self.instance.pk and url == self.instance.url
+        if unchanged:
+            return url
+        try:
+            services.check_url(url)
+        except services.DestinationRefused as refusal:
+            raise forms.ValidationError(str(refusal)) from None
+        return url
+
+    def fields_to_save(self):
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class DisableForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for disabling (optional)",
+        max_length=300,
+        required=False,
+        help_text="Shown to your team beside the destination.",
+    )
+
+
+class RotateForm(forms.Form):
+    overlap = forms.TypedChoiceField(
+        label="Keep signing with the old secret for",
+        choices=OVERLAPS,
+        coerce=lambda seconds: timedelta(seconds=int(seconds)),
+        initial="86400",
+        help_text="During the overlap every request carries both signatures, "
+        "so receivers can switch secrets without dropping events.",
+    )
+
+
+class ReplayForm(forms.Form):
+    since = forms.DateTimeField(label="Failed since (UTC)", widget=DATETIME_WIDGET)
+
+    def clean_since(self):
+        since = self.cleaned_data["since"]
+        if since > timezone.now():
+            raise forms.ValidationError("Choose a time in the past.")
+        return since
+
+
+class LogFilterForm(forms.Form):
+    """The delivery log's query string."""
+
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *MessageStatus.choices], required=False
+    )
+    event_type = forms.ChoiceField(label="Event type", required=False)
+    destination = forms.ChoiceField(required=False)
+    connection = forms.UUIDField(
+        label="Connection id",
+        required=False,
+        error_messages={
+            "invalid": "Enter a connection id, such as the one "
+            "shown on the connection's page."
+        },
+    )
+    since = forms.DateTimeField(
+        label="From (UTC)", required=False, widget=DATETIME_WIDGET
+    )
+    until = forms.DateTimeField(
+        label="To (UTC)", required=False, widget=DATETIME_WIDGET
+    )
+    before = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, destinations, **kwargs):
+        super().__init__(*args, **kwargs)
+        event_types = [("", "Any event type"), *event_type_choices()]
+        self.fields["event_type"].choices = event_types
+        self.fields["destination"].choices = [("", "Any destination")] + [
+            (str(d.pk), d.description or d.url) for d in destinations
+        ]
+
+    def clean(self):
+        since = self.cleaned_data.get("since")
+        until = self.cleaned_data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end must not be before the start.")
+        return self.cleaned_data
+
+    def clean_before(self):
+        value = self.cleaned_data["before"]
+        return decode_cursor(value) if value else None
+
+    def filters(self):
+        return {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
+
+
+class CursorInvalid(Exception):
+    pass
+
+
+def encode_cursor(message):
+    raw = f"{message.created.isoformat()}|{message.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(value):
+    """The (created, id) a cursor points at; tampering raises CursorInvalid."""
+    try:
+        raw = base64.urlsafe_b64decode(value.encode()).decode()
+        created, message_id = raw.split("|")
+        return datetime.fromisoformat(created), uuid.UUID(message_id)
+    except (binascii.Error, UnicodeError, ValueError) as error:
+        raise CursorInvalid from error

@@ -1,0 +1,342 @@
+"""What people do with webhook destinations and their messages.
+
+The dashboard and the configs API both call these functions; delivery
+itself (signing, sending, retrying) lives in webhooks.delivery.
+"""
+
+import logging
+from datetime import UTC, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from webhooks import netguard, outbox, signing
+from webhooks.models import Attempt, Destination, Message, MessageStatus
+
+log = logging.getLogger(__name__)
+
+STRIP_HOURS = 24
+FINISHED = (MessageStatus.SUCCEEDED, MessageStatus.FAILED)
+DESTINATION_DISABLED = "Enable this destination before sending to it again."
+DISABLED_BY_MEMBER = "Disabled by a team member."
+STILL_DELIVERING = (
+    "This message is still being delivered; resend it once it has succeeded or failed."
+)
+
+
+class DestinationRefused(Exception):
+    """A destination's settings cannot be saved; the message says why."""
+
+
+class SendRefused(Exception):
+    """A message cannot be sent now; the message says why."""
+
+
+def check_url(url):
+    """Refuse addresses we must not send to, before anything is saved.
+
+    Plain http:// is refused unless WEBHOOK_ALLOW_HTTP (on only for local
+    development), in sandbox and production alike.
+    """
+    try:
+        netguard.check_url(url)
+    except netguard.UnsafeDestination as refusal:
+        raise DestinationRefused(str(refusal)) from None
+
+
+def destination_create(scope, url, **fields):
+    check_url(url)
+    destination = scope.stamp(Destination(url=url, **fields))
+    destination.secret_encrypted = signing.encrypt(signing.new_secret())
+    destination.save()
+
+    log.info("Webhook destination %s created", destination.pk)
+    return destination
+
+
+def destination_update(destination, **fields):
+    if fields.get("url", destination.url) != destination.url:
+        check_url(fields["url"])
+    was_enabled = destination.enabled
+
+    for name, value in fields.items():
+        setattr(destination, name, value)
+    if destination.enabled and not was_enabled:
+        _clear_failure(destination)
+    if was_enabled and not destination.enabled:
+        destination.disabled_reason = DISABLED_BY_MEMBER
+    destination.save()
+    return destination
+
+
+def destination_disable(destination, reason=""):
+    destination.enabled = False
+    destination.disabled_reason = reason or DISABLED_BY_MEMBER
+    destination.save(update_fields=["enabled", "disabled_reason", "updated"])
+    log.info("Webhook destination %s disabled", destination.pk)
+
+
+def destination_enable(destination):
+    destination.enabled = True
+    _clear_failure(destination)
+    destination.save()
+    log.info("Webhook destination %s enabled", destination.pk)
+
+
+def _clear_failure(destination):
+    # A fresh start: the failure clock that disabled it starts over.
+    destination.disabled_reason = ""
+    destination.failing_since = None
+
+
+def destination_delete(destination):
+    log.info("Webhook destination %s deleted", destination.pk)
+    destination.delete()
+
+
+def default_overlap():
+    overlap = settings.WEBHOOK_SIGNATURE_OVERLAP
+    if isinstance(overlap, timedelta):
+        return overlap
+    return timedelta(seconds=overlap)
+
+
+def rotate_secret(destination, overlap=None):
+    """A new signing secret; the old one is still used until the overlap ends."""
+    overlap = default_overlap() if overlap is None else overlap
+    if overlap > timedelta(0):
+        destination.previous_secret_encrypted = destination.secret_encrypted
+        destination.previous_secret_expires_at = timezone.now() + overlap
+    else:
+        destination.previous_secret_encrypted = ""
+        destination.previous_secret_expires_at = None
+    destination.secret_encrypted = signing.encrypt(signing.new_secret())
+    destination.save()
+
+    log.info("Webhook destination %s secret rotated", destination.pk)
+    return destination
+
+
+def reveal_secret(destination, membership):
+    if not membership.is_admin:
+        raise PermissionDenied("Only admins can see signing secrets.")
+    log.info(
+        "Webhook destination %s secret revealed to user %s",
+        destination.pk,
+        membership.user_id,
+    )
+    return signing.decrypt(destination.secret_encrypted)
+
+
+def previous_secret_active(destination, now=None):
+    expires = destination.previous_secret_expires_at
+    return bool(expires and expires > (now or timezone.now()))
+
+
+def send_test(destination):
+    if not destination.enabled:
+        raise SendRefused(DESTINATION_DISABLED)
+    with transaction.atomic():
+        return outbox.record_test(destination)
+
+
+def resend(message):
+    """Send a message's event again, as a new message with a fresh retry cycle."""
+    if not message.destination.enabled:
+        raise SendRefused(DESTINATION_DISABLED)
+    if message.status not in FINISHED:
+        raise SendRefused(STILL_DELIVERING)
+
+    with transaction.atomic():
+        again = _again([message])[0]
+    log.info("Webhook message %s resent as %s", message.pk, again.pk)
+    return again
+
+
+def failed_since(destination, since):
+    return _replayable(destination, since).count()
+
+
+def replay_failed(destination, since):
+    """Resend every failed message since then that has not been resent yet."""
+    if not destination.enabled:
+        raise SendRefused(DESTINATION_DISABLED)
+
+    with transaction.atomic():
+        failed = list(_replayable(destination, since).select_for_update())
+        replayed = _again(failed)
+    log.info(
+        "Webhook destination %s: replaying %d failed messages",
+        destination.pk,
+        len(replayed),
+    )
+    return len(replayed)
+
+
+def _replayable(destination, since):
+    resent_later = Message.objects.filter(
+        destination=destination,
+        event_id=OuterRef("event_id"),
+        created__gt=OuterRef("created"),
+    )
+    failed = destination.messages.filter(
+        status=MessageStatus.FAILED, created__gte=since
+    )
+    return failed.exclude(Exists(resent_later))
+
+
+def _again(messages):
+    """New pending messages for the same events, scheduled once committed."""
+    fresh = [
+        Message(
+            event_id=message.event_id,
+            destination_id=message.destination_id,
+            is_test=message.is_test,
+            next_attempt_at=timezone.now(),
+        )
+        for message in messages
+    ]
+    Message.objects.bulk_create(fresh)
+    transaction.on_commit(lambda: _schedule_all(fresh))
+    return fresh
+
+
+def _schedule_all(messages):
+    # Imported here, as the outbox does: delivery imports this app's models
+    # and the HTTP client, which pages that never send have no use for.
+    from webhooks import delivery
+
+    for message in messages:
+        delivery.schedule(message)
+
+
+def other_deliveries(message):
+    """The same event's other messages to the same destination, newest first."""
+    siblings = Message.objects.filter(
+        event_id=message.event_id, destination_id=message.destination_id
+    )
+    return siblings.exclude(pk=message.pk).order_by("-created")
+
+
+def destination_status(destination):
+    """How a destination is doing, for its badge: a code and a sentence."""
+    if not destination.enabled:
+        reason = destination.disabled_reason or "No reason recorded."
+        return {"code": "disabled", "label": "Disabled", "detail": reason}
+    if destination.failing_since:
+        since = timezone.localtime(destination.failing_since)
+        detail = f"Deliveries failing since {since:%d %b %Y %H:%M}."
+        return {"code": "failing", "label": "Failing", "detail": detail}
+    return {"code": "healthy", "label": "Enabled", "detail": ""}
+
+
+def success_rate_strip(destination, now=None):
+    return success_rate_strips([destination], now)[destination.pk]
+
+
+def success_rate_strips(destinations, now=None):
+    """Attempts sent and succeeded per hour over the last day, per destination.
+
+    Counted by the database in one query for all destinations; an attempt
+    still in flight (no status and no error yet) is not counted.
+    """
+    hours = _strip_hours(now or timezone.now())
+    end = hours[-1] + timedelta(hours=1)
+    counts = _hourly_counts(destinations, hours[0], end)
+    return {
+        destination.pk: _strip(
+            [_bucket(hour, counts.get((destination.pk, hour))) for hour in hours]
+        )
+        for destination in destinations
+    }
+
+
+def _strip(buckets):
+    sent = sum(bucket["sent"] for bucket in buckets)
+    succeeded = sum(bucket["succeeded"] for bucket in buckets)
+    return {
+        "buckets": buckets,
+        "sent": sent,
+        "succeeded": succeeded,
+        "rate": _rate(succeeded, sent),
+    }
+
+
+def _strip_hours(now):
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    return [this_hour - timedelta(hours=n) for n in reversed(range(STRIP_HOURS))]
+
+
+def _hourly_counts(destinations, start, end):
+    finished = Q(status_code__isnull=False) | ~Q(error="")
+    succeeded = Q(status_code__gte=200, status_code__lt=300)
+    rows = (
+        Attempt.objects.filter(
+            finished,
+            message__destination__in=destinations,
+            started_at__gte=start,
+            started_at__lt=end,
+        )
+        .annotate(hour=TruncHour("started_at", tzinfo=UTC))
+        .values("message__destination_id", "hour")
+        .annotate(sent=Count("id"), succeeded=Count("id", filter=succeeded))
+        .order_by()
+    )
+    return {(row["message__destination_id"], row["hour"]): row for row in rows}
+
+
+def _bucket(hour, row):
+    sent = row["sent"] if row else 0
+    succeeded = row["succeeded"] if row else 0
+    rate = _rate(succeeded, sent)
+    return {"hour": hour, "sent": sent, "succeeded": succeeded, "rate": rate}
+
+
+def _rate(succeeded, sent):
+    """Whole per cent, rounded down so a single failure never shows as 100."""
+    return 100 * succeeded // sent if sent else None
+
+
+def scoped_messages(scope):
+    return Message.objects.filter(
+        destination__organisation=scope.organisation,
+        destination__environment=scope.environment,
+    )
+
+
+def message_log(scope, filters, before=None, limit=50):
+    """One page of the delivery log, newest first, and whether more follow.
+
+    Paged by (created, id) rather than by offset, so the hundredth page of
+    a large log costs what the first does.
+    """
+    messages = _filtered(scoped_messages(scope), filters)
+    if before is not None:
+        created, pk = before
+        older = Q(created__lt=created) | Q(created=created, pk__lt=pk)
+        messages = messages.filter(older)
+
+    ordered = messages.select_related("event", "destination")
+    page = list(ordered.order_by("-created", "-pk")[: limit + 1])
+    return page[:limit], len(page) > limit
+
+
+def _filtered(messages, filters):
+    lookups = {
+        "status": "status",
+        "event_type": "event__type",
+        "destination": "destination_id",
+        "connection": "event__connection_id",
+        "since": "created__gte",
+        "until": "created__lte",
+    }
+    chosen = {
+        lookup: filters[name]
+        for name, lookup in lookups.items()
+        if filters.get(name) not in (None, "")
+    }
+    return messages.filter(**chosen)
