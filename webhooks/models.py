@@ -30,6 +30,16 @@ class Destination(ScopedModel):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     # Start of the current run of failed messages; None while deliveries succeed.
     failing_since = models.DateTimeField(null=True, blank=True)
+    # After a timeout, refused connection or Retry-After, other messages wait
+    # until then instead of each spending a worker's deadline on it.
+    paused_until = models.DateTimeField(null=True, blank=True)
+    # Health at a glance, kept up to date by every attempt.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -47,11 +57,17 @@ class Event(ScopedModel):
     type = models.CharField(max_length=64)
     # Not a foreign key: the event outlives a deleted connection.
     connection_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # The payload without its access token, which is kept encrypted and put
+    # back only into the bytes sent.
     payload = models.JSONField()
+    access_token_encrypted = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["organisation", "environment", "type", "-created"]),
+        ]
 
     def __str__(self):
         return f"{self.type} {self.id}"
@@ -78,9 +94,16 @@ class Message(models.Model):
     # Test events are sent once and never retried.
     is_test = models.BooleanField(default=False)
     attempt_count = models.PositiveSmallIntegerField(default=0)
+    # Attempts made before the current cycle (a resend starts a new one with
+    # the full retry schedule).
+    cycle_start = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    # A worker holds the message until then while it sends; a worker that
+    # died mid-send lets the lease run out and the message is sent again.
+    lease_until = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -88,6 +111,7 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["destination", "-created"]),
+            models.Index(fields=["destination", "status", "created"]),
         ]
 
     def __str__(self):
@@ -103,6 +127,7 @@ class Attempt(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     request_headers = models.JSONField(default=dict)
+    response_headers = models.JSONField(default=dict)
     response_excerpt = models.TextField(blank=True)
     error = models.TextField(blank=True)
 

@@ -1,0 +1,443 @@
+"""Sending messages: claim what is due, send it, record what happened.
+
+A worker task claims a batch of due messages under row locks (skipped by
+other workers), leases them, writes an Attempt row for each and commits;
+only then are the requests sent, several at once, each bounded by the
+total deadline. Outcomes are recorded as they arrive. A worker that dies
+mid-send leaves its leases to run out; the message is then due again and
+sent again with the same event id (at least once, never twice at a time).
+
+410 Gone stops a message's retries at once and disables the destination
+(a receiver saying it is gone for good); admins are emailed. So they are
+when a destination keeps failing for WEBHOOK_DISABLE_AFTER.
+"""
+
+import email.utils
+import logging
+import random
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import ApiKey, Membership, Role
+from webhooks import events, http, netguard, signing
+from webhooks.models import Attempt, Destination, Message, MessageStatus
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+# Batches one task sends before handing over to a fresh task, so a long
+# backlog does not keep other queued work (syncs) waiting.
+BATCHES_PER_TASK = 10
+# Extra lease time beyond the request deadline, for recording the outcome.
+LEASE_MARGIN = timedelta(seconds=30)
+RETRY_JITTER = 0.1
+ERROR_LENGTH = 300
+OPEN = (MessageStatus.PENDING, MessageStatus.RETRYING)
+GONE = 410
+INTERRUPTED = "The worker stopped before it recorded a response; sent again."
+
+
+@dataclass
+class Job:
+    """One claimed message, with everything its request needs."""
+
+    message: Message
+    attempt: Attempt
+    url: str
+    body: bytes
+    headers: dict
+
+
+def schedule(message=None, run_after=None):
+    """Have a worker deliver what is due; with a message, make it due now first.
+
+    A message given here starts a new cycle with the full retry schedule
+    (resend, replay); its event id stays the same.
+    """
+    if message is not None:
+        _make_due(message)
+    transaction.on_commit(lambda: _enqueue(run_after))
+
+
+def deliver_all_due():
+    """Deliver due messages batch after batch; returns how many were sent."""
+    sent = 0
+    for _ in range(BATCHES_PER_TASK):
+        batch = deliver_due()
+        sent += batch
+        if batch < BATCH_SIZE:
+            return sent
+    schedule()
+    return sent
+
+
+def deliver_due(limit=BATCH_SIZE):
+    """Claim up to `limit` due messages, send them concurrently, record outcomes."""
+    jobs = claim_due(limit)
+    if not jobs:
+        return 0
+    workers = min(settings.WEBHOOK_CONCURRENCY, len(jobs))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = {pool.submit(send, job): job for job in jobs}
+        for done in as_completed(pending):
+            record(pending[done], done.result())
+    return len(jobs)
+
+
+def has_due():
+    return _due(timezone.now()).exists()
+
+
+def claim_due(limit=BATCH_SIZE):
+    """Lease due messages and write their attempts; returns the jobs to send."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = (
+            _due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("event", "destination")
+            .order_by("next_attempt_at")[:limit]
+        )
+        claimable = [message for message in due if _ready(message, now)]
+        _mark_interrupted(claimable)
+        jobs = [_claim(message, now) for message in claimable]
+        Attempt.objects.bulk_create(job.attempt for job in jobs)
+    return jobs
+
+
+def send(job):
+    """The one network step: runs in a pool thread and touches no database."""
+    try:
+        target = netguard.resolve(job.url)
+    except netguard.UnsafeDestination as refused:
+        return http.Reply(error=f"Refused: {refused.message}")
+    return http.post(target, job.url, job.body, job.headers)
+
+
+def record(job, reply):
+    """Store an attempt's outcome and decide the message's next step."""
+    now = timezone.now()
+    message = job.message
+    with transaction.atomic():
+        _finish_attempt(job.attempt, reply)
+        _settle(message, reply, now)
+        message.save(update_fields=_MESSAGE_FIELDS)
+        if not message.is_test:
+            _update_destination(message.destination, reply, now)
+    _log_outcome(message, reply)
+
+
+# Claiming.
+
+
+def _due(now):
+    lease_free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    return Message.objects.filter(
+        lease_free, status__in=OPEN, next_attempt_at__lte=now
+    )
+
+
+def _ready(message, now):
+    """Whether to send now; settles messages whose destination cannot take them."""
+    destination = message.destination
+    if not destination.enabled:
+        reason = destination.disabled_reason or "The destination is disabled."
+        _close(message, MessageStatus.FAILED, f"Not sent: {reason}")
+        return False
+    paused = destination.paused_until
+    if paused and paused > now and not message.is_test:
+        message.next_attempt_at = paused + _jitter(timedelta(seconds=5))
+        message.save(update_fields=["next_attempt_at"])
+        return False
+    return True
+
+
+def _mark_interrupted(messages):
+    leased_before = [m.pk for m in messages if m.lease_until is not None]
+    if leased_before:
+        Attempt.objects.filter(
+            message_id__in=leased_before, status_code=None, error=""
+        ).update(error=INTERRUPTED)
+
+
+def _claim(message, now):
+    message.attempt_count += 1
+    message.lease_until = now + _deadline() + LEASE_MARGIN
+    message.last_attempt_at = now
+    message.save(update_fields=["attempt_count", "lease_until", "last_attempt_at"])
+
+    body = events.body(message.event)
+    headers = _headers(message, body, now)
+    attempt = Attempt(
+        message=message,
+        number=message.attempt_count,
+        started_at=now,
+        request_headers=headers,
+    )
+    return Job(message, attempt, message.destination.url, body, headers)
+
+
+def _headers(message, body, now):
+    signed = signing.headers(
+        message_id=message.event_id,
+        body=body,
+        destination=message.destination,
+        client_secret=_client_secret(message.destination),
+        now=now,
+    )
+    fixed = {"Content-Type": "application/json", "User-Agent": http.USER_AGENT}
+    return {**fixed, **signed}
+
+
+def _client_secret(destination):
+    key = ApiKey.objects.filter(
+        organisation_id=destination.organisation_id,
+        environment=destination.environment,
+    ).first()
+    if key is None:
+        log.warning(
+            "No API key for organisation %s %s: X-Rutter-Signature left out",
+            destination.organisation_id,
+            destination.environment,
+        )
+        return None
+    return key.secret()
+
+
+def _deadline():
+    return timedelta(seconds=settings.WEBHOOK_TOTAL_TIMEOUT)
+
+
+# Recording.
+
+_MESSAGE_FIELDS = [
+    "status",
+    "next_attempt_at",
+    "last_status_code",
+    "last_error",
+    "lease_until",
+]
+
+
+def _finish_attempt(attempt, reply):
+    attempt.duration_ms = reply.duration_ms
+    attempt.status_code = reply.status_code
+    attempt.response_headers = reply.headers
+    attempt.response_excerpt = reply.body.decode("utf-8", errors="replace")
+    attempt.error = reply.error
+    attempt.save(
+        update_fields=[
+            "duration_ms",
+            "status_code",
+            "response_headers",
+            "response_excerpt",
+            "error",
+        ]
+    )
+
+
+def _settle(message, reply, now):
+    message.last_status_code = reply.status_code
+    message.lease_until = None
+    if reply.succeeded:
+        message.status = MessageStatus.SUCCEEDED
+        message.next_attempt_at = None
+        message.last_error = ""
+        return
+
+    problem = _problem(reply)
+    delay = None if message.is_test else _retry_delay(message, reply)
+    if reply.status_code == GONE or delay is None:
+        outcome = _why_not_retried(message, reply)
+        _close(message, MessageStatus.FAILED, f"{problem} {outcome}", save=False)
+        return
+
+    message.status = MessageStatus.RETRYING
+    message.next_attempt_at = now + delay
+    message.last_error = problem[:ERROR_LENGTH]
+    schedule(run_after=message.next_attempt_at)
+
+
+def _why_not_retried(message, reply):
+    if reply.status_code == GONE:
+        return "Not retried."
+    if message.is_test:
+        return "Test events are not retried."
+    tries = message.attempt_count - message.cycle_start
+    return f"Gave up after {tries} attempts."
+
+
+def _close(message, status, error, save=True):
+    message.status = status
+    message.next_attempt_at = None
+    message.lease_until = None
+    message.last_error = error[:ERROR_LENGTH]
+    if save:
+        message.save(update_fields=_MESSAGE_FIELDS)
+
+
+def _problem(reply):
+    if reply.status_code is None:
+        return reply.error
+    return f"The receiver answered {reply.status_code}."
+
+
+def _retry_delay(message, reply):
+    """The wait before the next try, or None once the schedule is used up."""
+    delays = settings.WEBHOOK_RETRY_DELAYS
+    tried = message.attempt_count - message.cycle_start
+    if tried > len(delays):
+        return None
+    delay = _jitter(timedelta(seconds=delays[tried - 1]))
+    asked = retry_after(reply, cap=max(delays))
+    return max(delay, asked) if asked else delay
+
+
+def retry_after(reply, cap):
+    """The receiver's Retry-After as a timedelta, bounded by `cap` seconds."""
+    value = (reply.headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = int(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - timezone.now()).total_seconds()
+    return timedelta(seconds=min(max(seconds, 0), cap))
+
+
+def _jitter(delay):
+    return delay * (1 + random.uniform(0, RETRY_JITTER))
+
+
+def _update_destination(destination, reply, now):
+    rows = Destination.objects.filter(pk=destination.pk)
+    health = {
+        "last_attempt_at": now,
+        "last_status_code": reply.status_code,
+        "last_error": "" if reply.succeeded else _problem(reply)[:ERROR_LENGTH],
+    }
+    if reply.succeeded:
+        rows.update(
+            **health, last_success_at=now, failing_since=None, paused_until=None
+        )
+        return
+
+    pause = _pause(reply, now)
+    if pause:
+        health["paused_until"] = pause
+    rows.update(
+        **health,
+        last_failure_at=now,
+        failing_since=Coalesce(F("failing_since"), Value(now)),
+    )
+    destination.refresh_from_db()
+    if reply.status_code == GONE:
+        when = f"{now:%Y-%m-%d %H:%M} UTC"
+        disable(destination, f"The receiver answered 410 Gone on {when}.")
+    elif now - destination.failing_since >= _disable_after():
+        disable(destination, _failing_reason(destination, reply))
+
+
+def _pause(reply, now):
+    """Hold the destination's other messages after a dead or throttling receiver."""
+    asked = retry_after(reply, cap=max(settings.WEBHOOK_RETRY_DELAYS))
+    if asked:
+        return now + asked
+    if reply.status_code is None:
+        return now + timedelta(seconds=settings.WEBHOOK_RETRY_DELAYS[0])
+    return None
+
+
+def _disable_after():
+    return timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER)
+
+
+def _failing_reason(destination, reply):
+    since = destination.failing_since
+    return (
+        f"Every delivery failed since {since:%Y-%m-%d %H:%M} UTC; "
+        f"the last: {_problem(reply)}"
+    )[:ERROR_LENGTH]
+
+
+def disable(destination, reason):
+    """Disable a destination automatically, say why, and tell its admins."""
+    updated = Destination.objects.filter(pk=destination.pk, enabled=True).update(
+        enabled=False,
+        disabled_reason=reason[:ERROR_LENGTH],
+        disabled_at=timezone.now(),
+    )
+    if not updated:
+        return
+    log.info("Webhook destination %s disabled: %s", destination.pk, reason)
+    transaction.on_commit(lambda: _email_admins(destination, reason))
+
+
+def _email_admins(destination, reason):
+    admins = Membership.objects.filter(
+        organisation_id=destination.organisation_id, role=Role.ADMIN
+    )
+    recipients = list(admins.values_list("user__email", flat=True))
+    if not recipients:
+        return
+    send_mail(
+        subject=f"Webhook destination disabled: {destination.url}",
+        message=(
+            f"Rutterdash stopped sending {destination.environment} webhooks "
+            f"to {destination.url}.\n\nReason: {reason}\n\n"
+            f"Fix the receiver, then enable the destination again and replay "
+            f"the failed messages: {settings.SITE_URL}/webhooks/\n"
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+
+
+def _log_outcome(message, reply):
+    if reply.succeeded:
+        log.debug(
+            "Webhook %s delivered to %s", message.event_id, message.destination_id
+        )
+        return
+    log.warning(
+        "Webhook %s to destination %s failed (attempt %s): %s",
+        message.event_id,
+        message.destination_id,
+        message.attempt_count,
+        _problem(reply),
+    )
+
+
+# Scheduling.
+
+
+def _make_due(message):
+    now = timezone.now()
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.PENDING,
+        next_attempt_at=now,
+        cycle_start=F("attempt_count"),
+        last_error="",
+    )
+    message.refresh_from_db()
+
+
+def _enqueue(run_after):
+    from webhooks.tasks import deliver_due
+
+    task = deliver_due.using(run_after=run_after) if run_after else deliver_due
+    task.enqueue()

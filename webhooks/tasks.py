@@ -1,0 +1,10 @@
+"""Background work for webhooks."""
+
+from django_tasks import task
+
+
+@task()
+def deliver_due():
+    from webhooks.delivery import deliver_all_due
+
+    deliver_all_due()
