@@ -211,13 +211,6 @@ def _first_authorisation(connection, code, store_name):
     )
 
 
-def mark_needs_reauth(connection, reason):
-    connection.needs_reauth = True
-    connection.needs_reauth_reason = reason
-    connection.save(update_fields=["needs_reauth", "needs_reauth_reason", "updated"])
-    log.info("Connection %s needs re-authorisation: %s", connection.id, reason)
-
-
 def public_token_issue(connection):
     environment = connection.environment
     token = crypto.new_token(f"public-{environment}-")

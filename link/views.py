@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connections import services as connection_services
 from connections.models import Connection
 from link import flow as flows
 from link import forms, services
@@ -266,7 +267,7 @@ def _sandbox_sign_in(request, flow, platform):
 
 
 def _mark_needs_reauth(connection):
-    services.mark_needs_reauth(connection, services.REAUTH_REASON)
+    connection_services.connection_needs_reauth(connection, services.REAUTH_REASON)
 
 
 def _show_sign_in(request, flow, platform, form, status=200):
