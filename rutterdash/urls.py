@@ -8,6 +8,7 @@ urlpatterns = [
     path("platforms/", include("platforms.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("customize/", include("customize.urls")),
+    path("link/oauth/", include("platforms.oauth_urls")),
     path("", include("link.urls")),
     path("versioned/", api.urls),
 ]

@@ -1,0 +1,154 @@
+"""Link's production sign-in: send the business to the platform's consent
+screen, then turn the code it brings back into a connection."""
+
+import logging
+from functools import partial
+
+from django import forms
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from link.flow import complete_flow, fail_flow, load_flow
+from platforms import catalog, oauth
+from platforms.models import PlatformGrant
+from platforms.services import platform_state
+
+log = logging.getLogger(__name__)
+
+TOOK_TOO_LONG = "The sign-in took too long. Please try again."
+
+
+class ShopForm(forms.Form):
+    shop = forms.CharField(
+        label="Your Shopify store address",
+        max_length=100,
+        help_text="For example acme-store.myshopify.com",
+    )
+
+    def clean_shop(self):
+        shop = oauth.valid_shop(self.cleaned_data["shop"])
+        if not shop:
+            raise forms.ValidationError(
+                "Enter your store's myshopify.com address, "
+                "such as acme-store.myshopify.com."
+            )
+        return shop
+
+
+@require_POST
+def start(request, flow_id):
+    flow = load_flow(request, flow_id)
+    platform = catalog.get(flow.platform)
+    if platform is None or not oauth.uses_oauth(platform.code):
+        return render(request, "oauth/refused.html", status=400)
+
+    if not platform_state(flow.scope, platform.code).available:
+        return fail_flow(request, flow, _not_available(platform))
+    credentials = oauth.credentials_for(flow.scope, platform.code)
+    if credentials is None:  # Sandbox keeps no credentials for OAuth.
+        return fail_flow(request, flow, _not_available(platform))
+
+    provider = oauth.provider_for(platform.code)
+    shop = ""
+    if provider.needs_shop:
+        form = ShopForm(request.POST if "shop" in request.POST else None)
+        if not form.is_valid():
+            context = {"form": form, "flow": flow, "platform": platform}
+            return render(request, "oauth/shop.html", context)
+        shop = form.cleaned_data["shop"]
+
+    pending = oauth.pending_start(
+        request.session, flow.flow_id, platform.code, provider, shop
+    )
+    log.info(
+        "Sending Link flow %s to %s consent (organisation %s)",
+        flow.flow_id,
+        platform.code,
+        flow.scope.organisation.pk,
+    )
+    return redirect(oauth.authorize_url(provider, credentials.client_id, pending))
+
+
+@require_GET
+def callback(request):
+    pending = oauth.pending_take(request.session, request.GET.get("state", ""))
+    if pending is None:
+        log.debug("OAuth callback with an unknown or spent state")
+        return render(request, "oauth/refused.html", status=400)
+
+    flow = load_flow(request, pending.flow_id)
+    platform = catalog.get(pending.platform)
+    if pending.expired:
+        return fail_flow(request, flow, TOOK_TOO_LONG)
+    if "error" in request.GET:
+        return fail_flow(request, flow, _refusal(platform, request.GET["error"]))
+    code = request.GET.get("code", "")
+    if not code:
+        return fail_flow(request, flow, _no_code(platform))
+
+    credentials = oauth.credentials_for(flow.scope, platform.code)
+    if credentials is None:
+        return fail_flow(request, flow, _not_available(platform))
+    provider = oauth.provider_for(platform.code)
+    tenant_id = request.GET.get(provider.tenant_param, "")[:200]
+    try:
+        tokens = oauth.exchange_code(provider, credentials, code, pending, tenant_id)
+    except oauth.TokenError as error:
+        _log_exchange_failure(flow, platform, error)
+        return fail_flow(request, flow, error.explain(platform.name))
+
+    if _other_tenant(flow, tokens):
+        return fail_flow(request, flow, _other_tenant_message(platform))
+    store_name = pending.shop or platform.name
+    save_grant = partial(_save_grant, tokens=tokens)
+    return complete_flow(
+        request, flow, platform.code, store_name, on_connected=save_grant
+    )
+
+
+def _save_grant(connection, tokens):
+    oauth.grant_save(connection, tokens)
+
+
+def _other_tenant(flow, tokens):
+    """A re-authorisation that signed in to a different business."""
+    if not flow.reauth_connection_id or not tokens.tenant_id:
+        return False
+    grant = PlatformGrant.objects.filter(
+        connection_id=flow.reauth_connection_id
+    ).first()
+    return bool(grant and grant.tenant_id and grant.tenant_id != tokens.tenant_id)
+
+
+def _log_exchange_failure(flow, platform, error):
+    log.warning(
+        "Token exchange with %s failed for Link flow %s (organisation %s): %s",
+        platform.code,
+        flow.flow_id,
+        flow.scope.organisation.pk,
+        error,
+    )
+
+
+def _not_available(platform):
+    return f"{platform.name} is not available here yet. Please choose another platform."
+
+
+def _refusal(platform, error):
+    if error == "access_denied":
+        return (
+            f"You declined access on {platform.name}, so nothing was connected. "
+            "To connect, sign in again and allow access."
+        )
+    return f"{platform.name} stopped the sign-in. Please try again."
+
+
+def _no_code(platform):
+    return f"{platform.name} did not complete the sign-in. Please try again."
+
+
+def _other_tenant_message(platform):
+    return (
+        f"You signed in to a different {platform.name} company than the one "
+        "this connection reads. Sign in to the same company to reconnect it."
+    )

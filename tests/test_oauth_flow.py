@@ -1,0 +1,467 @@
+"""Link's production sign-in through OAuth, against a fake provider on loopback."""
+
+import logging
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from connections.models import Connection
+from platforms import oauth
+from platforms.models import PlatformGrant
+from platforms.services import credentials_remove, platform_enable
+from tests.factories import ConnectionFactory
+from tests.fake_oauth_provider import FakeProvider
+from tests.oauth_support import (
+    connect_platform,
+    consent,
+    open_flow,
+    query_of,
+    reload_flow,
+    sign_in,
+    start,
+)
+
+
+@pytest.fixture
+def provider():
+    fake = FakeProvider().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def quickbooks(settings, provider, production):
+    provider.tenant_param = "realmId"
+    connect_platform(settings, provider, production, "QUICKBOOKS")
+    return provider
+
+
+@pytest.fixture
+def xero(settings, provider, production):
+    connect_platform(settings, provider, production, "XERO")
+    return provider
+
+
+@pytest.fixture
+def business():
+    return Client()
+
+
+def success_url(flow):
+    return reverse("link:success", args=[flow.flow_id])
+
+
+def sign_in_url(flow):
+    return reverse("link:sign_in", args=[flow.flow_id])
+
+
+def test_start_sends_the_business_to_the_consent_screen(
+    business, production, quickbooks
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = start(business, flow)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{quickbooks.base_url}/authorize?")
+    sent = query_of(response["Location"])
+    assert sent["client_id"] == quickbooks.client_id
+    assert sent["redirect_uri"] == "http://127.0.0.1:8000/link/oauth/callback"
+    assert sent["response_type"] == "code"
+    assert sent["scope"] == "com.intuit.quickbooks.accounting"
+    assert len(sent["state"]) >= 40
+    assert "code_challenge" not in sent  # QuickBooks takes no PKCE.
+
+
+def test_start_answers_get_with_405(business, production, quickbooks):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = business.get(reverse("oauth:start", args=[flow.flow_id]))
+
+    assert response.status_code == 405
+
+
+def test_start_for_an_unknown_flow_is_404(business, quickbooks):
+    response = business.post(reverse("oauth:start", args=["no-such-flow"]))
+
+    assert response.status_code == 404
+    assert quickbooks.authorize_requests == []
+
+
+def test_a_successful_sign_in_creates_the_connection_and_stores_the_grant(
+    business, production, quickbooks, task_queue, django_capture_on_commit_callbacks
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = sign_in(business, flow)
+
+    assert response.status_code == 302
+    assert response["Location"] == success_url(flow)
+    connection = production.all(Connection).get()
+    assert reload_flow(business, flow).connection_id == str(connection.id)
+    assert connection.platform == "QUICKBOOKS"
+    assert connection.store_name == "QuickBooks Online"
+    assert len(task_queue.results) == 1  # Its first sync is queued.
+
+    grant = PlatformGrant.objects.get(connection=connection)
+    assert grant.tenant_id == quickbooks.tenant_id  # realmId from the callback
+    assert grant.access_token() == quickbooks.issued_access_tokens[0]
+    assert grant.refresh_token() in quickbooks.refresh_tokens
+    assert grant.access_token_expires_at is not None
+    assert grant.refresh_token_expires_at > grant.access_token_expires_at
+    assert grant.scopes == "com.intuit.quickbooks.accounting"
+
+
+def test_the_grant_is_encrypted_at_rest(business, production, quickbooks, task_queue):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    sign_in(business, flow)
+
+    grant = PlatformGrant.objects.get()
+    access_token = quickbooks.issued_access_tokens[0]
+    refresh_token = grant.refresh_token()
+    stored = PlatformGrant.objects.values().get()
+    for column in stored.values():
+        assert access_token not in str(column)
+        assert refresh_token not in str(column)
+
+
+def test_the_token_request_authenticates_with_http_basic(
+    business, production, quickbooks, task_queue
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    sign_in(business, flow)
+
+    request = quickbooks.token_requests[0]
+    assert request["headers"]["authorization"].startswith("Basic ")
+    assert "client_secret" not in request["form"]
+    assert request["form"]["grant_type"] == "authorization_code"
+    assert request["headers"]["user-agent"] == oauth.USER_AGENT
+
+
+def test_pkce_is_sent_and_verified_where_the_platform_supports_it(
+    business, production, xero, task_queue
+):
+    flow = open_flow(business, production, "XERO")
+
+    started = start(business, flow)
+    sent = query_of(started["Location"])
+    response = business.get(consent(started["Location"]))
+
+    assert sent["code_challenge_method"] == "S256"
+    assert len(sent["code_challenge"]) == 43
+    verifier = xero.token_requests[0]["form"]["code_verifier"]
+    assert oauth.code_challenge(verifier) == sent["code_challenge"]
+    assert response["Location"] == success_url(flow)  # The fake checked it.
+    assert production.all(Connection).get().platform == "XERO"
+
+
+def test_a_wrong_pkce_verifier_is_refused_by_the_provider(
+    business, production, xero, monkeypatch
+):
+    flow = open_flow(business, production, "XERO")
+    started = start(business, flow)
+    session = business.session
+    for pending in session[oauth.PENDING_KEY].values():
+        pending["verifier"] = "a-verifier-the-provider-never-saw-" + "x" * 20
+    session.save()
+
+    response = business.get(consent(started["Location"]))
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "expired or was already used" in reload_flow(business, flow).error
+    assert not Connection.objects.exists()
+
+
+def test_declined_consent_returns_to_sign_in_with_a_message(
+    business, production, quickbooks
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = sign_in(business, flow, decision="deny")
+
+    assert response.status_code == 302
+    assert response["Location"] == sign_in_url(flow)
+    assert reload_flow(business, flow).error.startswith(
+        "You declined access on QuickBooks Online"
+    )
+    assert quickbooks.token_requests == []
+    assert not Connection.objects.exists()
+
+
+def test_the_sign_in_page_shows_why_the_last_attempt_failed(
+    business, production, quickbooks
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    sign_in(business, flow, decision="deny")
+
+    page = business.get(sign_in_url(flow))
+
+    assert page.status_code == 200
+    assert "You declined access on QuickBooks Online" in page.content.decode()
+    assert reverse("oauth:start", args=[flow.flow_id]) in page.content.decode()
+
+
+@pytest.mark.parametrize("state", ["", "made-up-state"])
+def test_a_missing_or_unknown_state_is_refused(business, production, quickbooks, state):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    started = start(business, flow)
+    back = consent(started["Location"])
+    code = query_of(back)["code"]
+
+    response = business.get(reverse("oauth:callback"), {"code": code, "state": state})
+
+    assert response.status_code == 400
+    assert "not recognised" in response.content.decode()
+    assert quickbooks.token_requests == []
+    assert not Connection.objects.exists()
+
+
+def test_a_state_works_once(business, production, quickbooks, task_queue):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    started = start(business, flow)
+    back = consent(started["Location"])
+
+    first = business.get(back)
+    again = business.get(back)
+
+    assert first.status_code == 302
+    assert again.status_code == 400
+    assert len(quickbooks.token_requests) == 1
+    assert Connection.objects.count() == 1
+
+
+def test_a_state_from_another_browser_is_refused(business, production, quickbooks):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    started = start(business, flow)
+    back = consent(started["Location"])
+    attacker = Client()
+    open_flow(attacker, production, "QUICKBOOKS")
+
+    response = attacker.get(back)
+
+    assert response.status_code == 400
+    assert quickbooks.token_requests == []
+    assert not Connection.objects.exists()
+
+
+def test_a_state_older_than_ten_minutes_sends_the_business_back(
+    business, production, quickbooks, monkeypatch
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    started = start(business, flow)
+    back = consent(started["Location"])
+    later = oauth.time.time() + oauth.STATE_LIFETIME_SECONDS + 1
+    monkeypatch.setattr(oauth.time, "time", lambda: later)
+
+    response = business.get(back)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "took too long" in reload_flow(business, flow).error
+    assert quickbooks.token_requests == []
+    assert not Connection.objects.exists()
+
+
+def test_an_expired_code_sends_the_business_back(business, production, quickbooks):
+    quickbooks.code_lifetime = -1
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = sign_in(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    error = reload_flow(business, flow).error
+    assert error == (
+        "The sign-in code from QuickBooks Online expired or was already used. "
+        "Please sign in again."
+    )
+    assert not Connection.objects.exists()
+
+
+def test_a_wrong_client_secret_is_explained_and_logged(
+    business, production, quickbooks, caplog
+):
+    quickbooks.client_secret = "the-secret-was-rotated"
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    with caplog.at_level(logging.WARNING, logger="platforms.oauth_views"):
+        response = sign_in(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "did not accept this app's credentials" in reload_flow(business, flow).error
+    assert not Connection.objects.exists()
+    [record] = caplog.records
+    assert "invalid_client" in record.getMessage()
+    assert flow.flow_id in record.getMessage()
+
+
+def test_a_failing_token_endpoint_sends_the_business_back(
+    business, production, quickbooks
+):
+    quickbooks.token_status = 500
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = sign_in(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert reload_flow(business, flow).error == (
+        "QuickBooks Online could not finish the sign-in (server_error). "
+        "Please try again in a moment."
+    )
+    assert not Connection.objects.exists()
+
+
+def test_a_token_endpoint_that_hangs_is_given_up_on(
+    business, production, quickbooks, settings
+):
+    settings.OAUTH_HTTP_TIMEOUT = 0.3
+    quickbooks.token_delay = 2
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = sign_in(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "took too long to answer" in reload_flow(business, flow).error
+    assert not Connection.objects.exists()
+
+
+def test_an_oversized_token_answer_is_not_read(business, production, quickbooks):
+    quickbooks.token_padding = oauth.MAX_RESPONSE_BYTES
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = sign_in(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "unreadable_response" in reload_flow(business, flow).error
+    assert not Connection.objects.exists()
+
+
+def test_an_unreachable_token_endpoint_sends_the_business_back(
+    business, production, quickbooks, settings
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    started = start(business, flow)
+    back = consent(started["Location"])
+    quickbooks.stop()
+
+    response = business.get(back)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "could not be reached" in reload_flow(business, flow).error
+    quickbooks.start()  # The fixture stops it again.
+
+
+def test_start_without_saved_credentials_is_refused(business, production, quickbooks):
+    credentials_remove(production, "QUICKBOOKS")
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = start(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "not available" in reload_flow(business, flow).error
+    assert quickbooks.authorize_requests == []
+
+
+def test_start_for_a_disabled_platform_is_refused(business, production, quickbooks):
+    platform_enable(production, "QUICKBOOKS", False)
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = start(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "not available" in reload_flow(business, flow).error
+
+
+def test_credentials_removed_during_consent_stop_the_exchange(
+    business, production, quickbooks
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    started = start(business, flow)
+    back = consent(started["Location"])
+    credentials_remove(production, "QUICKBOOKS")
+
+    response = business.get(back)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert quickbooks.token_requests == []
+    assert not Connection.objects.exists()
+
+
+def test_a_platform_that_signs_in_with_credentials_is_refused(business, production):
+    flow = open_flow(business, production, "NETSUITE")
+
+    response = start(business, flow)
+
+    assert response.status_code == 400
+
+
+def test_a_platform_without_credentials_is_not_available_in_the_picker(
+    business, production, quickbooks
+):
+    credentials_remove(production, "QUICKBOOKS")
+    flow = open_flow(business, production, "")
+
+    page = business.get(reverse("link:picker", args=[flow.flow_id]))
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    quickbooks_entry = html[html.index("QuickBooks Online") :][:600]
+    assert "Not available" in quickbooks_entry
+
+
+def test_reauthorisation_keeps_the_connection_id_and_access_token(
+    business, production, quickbooks, task_queue
+):
+    connection = ConnectionFactory(
+        organisation=production.organisation,
+        environment=production.environment,
+        platform="QUICKBOOKS",
+        needs_reauth=True,
+        needs_reauth_reason="Token revoked at QuickBooks",
+        access_token="access-production-kept",
+    )
+    old = PlatformGrant(connection=connection, tenant_id=quickbooks.tenant_id)
+    old.set_tokens("old-access", "old-refresh")
+    old.save()
+    flow = open_flow(
+        business, production, "QUICKBOOKS", reauth_connection_id=str(connection.id)
+    )
+
+    response = sign_in(business, flow)
+
+    assert response["Location"] == success_url(flow)
+    assert Connection.objects.count() == 1
+    connection.refresh_from_db()
+    assert connection.access_token() == "access-production-kept"
+    assert not connection.needs_reauth
+    grant = PlatformGrant.objects.get(connection=connection)
+    assert grant.pk == old.pk
+    assert grant.access_token() == quickbooks.issued_access_tokens[0]
+    assert grant.refresh_token() != "old-refresh"
+
+
+def test_reauthorising_into_a_different_company_is_refused(
+    business, production, quickbooks
+):
+    connection = ConnectionFactory(
+        organisation=production.organisation,
+        environment=production.environment,
+        platform="QUICKBOOKS",
+        needs_reauth=True,
+    )
+    old = PlatformGrant(connection=connection, tenant_id="another-realm")
+    old.set_tokens("old-access", "old-refresh")
+    old.save()
+    flow = open_flow(
+        business, production, "QUICKBOOKS", reauth_connection_id=str(connection.id)
+    )
+
+    response = sign_in(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "different QuickBooks Online company" in reload_flow(business, flow).error
+    connection.refresh_from_db()
+    assert connection.needs_reauth
+    assert PlatformGrant.objects.get().access_token() == "old-access"
