@@ -53,6 +53,18 @@ def platform_states(scope):
     ]
 
 
+def matching(states, query):
+    """States whose platform name or code contains every word of ``query``."""
+    words = query.lower().split()
+    return [state for state in states if _contains_all(state.platform, words)]
+
+
+def _contains_all(platform, words):
+    text = f"{platform.name} {platform.code} {platform.code.replace('_', ' ')}"
+    text = text.lower()
+    return all(word in text for word in words)
+
+
 def platform_state(scope, platform_code):
     platform = _platform(platform_code)
     setting = setting_for(scope, platform.code)
