@@ -45,6 +45,9 @@ STATE_LIFETIME_SECONDS = 10 * 60
 PENDING_KEY = "oauth_pending"
 # Abandoned consent screens leave states behind; keep the session small.
 MAX_PENDING_PER_SESSION = 10
+# Renew an access token this long before it expires, so that a read started
+# with it does not fail halfway.
+REFRESH_MARGIN = timedelta(minutes=2)
 SHOPIFY_SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,59}\.myshopify\.com")
 
 
@@ -586,6 +589,14 @@ def credentials_for(scope, platform_code):
     if setting is None or not setting.has_credentials:
         return None
     return Credentials(setting.client_id, setting.client_secret())
+
+
+def access_token_for(grant):
+    """The grant's access token, renewed first when it is about to expire."""
+    expires_at = grant.access_token_expires_at
+    if expires_at is not None and expires_at - REFRESH_MARGIN <= timezone.now():
+        grant = refresh_grant(grant)
+    return grant.access_token()
 
 
 def refresh_grant(grant):
