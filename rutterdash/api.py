@@ -238,3 +238,4 @@ import connections.api_writes  # noqa: E402, F401 (adds POSTs to accounting_rout
 
 api.add_router("/accounting", "connections.api_statements.router")
 api.add_router("/item", "link.api.router")
+api.add_router("/configs/webhooks", "webhooks.api.router")
