@@ -54,6 +54,7 @@ class Receiver:
     def __init__(self):
         self.requests = []
         self._answers = []
+        self._sockets = []
         self._lock = threading.Lock()
         self._server = None
 
@@ -79,10 +80,21 @@ class Receiver:
     def __exit__(self, *exc):
         self._server.shutdown()
         self._server.server_close()
+        # Keep-alive connections outlive the server; close them so a client's
+        # pooled connection cannot reach this receiver after it has stopped.
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def next_answer(self):
         with self._lock:
             return self._answers.pop(0) if self._answers else Answer()
+
+    def opened(self, sock):
+        with self._lock:
+            self._sockets.append(sock)
 
     def keep(self, received):
         with self._lock:
@@ -105,6 +117,10 @@ class _Handler(BaseHTTPRequestHandler):
     receiver = None
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        self.receiver.opened(self.connection)
+
     def log_message(self, *args):
         pass
 
@@ -116,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self.receiver.next_answer()
         try:
             _ANSWERS[type(answer)](self, answer)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             pass  # the sender gave up first, as a deadline should make it
 
     def answer(self, answer):

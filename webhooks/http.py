@@ -79,18 +79,17 @@ def _exchange(url, body, headers, reply):
         reply.status_code = response.status_code
         reply.headers = _kept_headers(response.headers)
         try:
-            reply.body = _read_some(response)
+            _read_some(response, reply)
         except httpx.TimeoutException:
             reply.error = "The response body was still arriving at the deadline."
 
 
-def _read_some(response):
-    received = b""
+def _read_some(response, reply):
+    """Read into reply.body up to RESPONSE_LIMIT; what arrived stays if cut off."""
     for chunk in response.iter_raw():
-        received += chunk
-        if len(received) >= RESPONSE_LIMIT:
-            break
-    return received[:RESPONSE_LIMIT]
+        reply.body = (reply.body + chunk)[:RESPONSE_LIMIT]
+        if len(reply.body) >= RESPONSE_LIMIT:
+            return
 
 
 def _kept_headers(headers):

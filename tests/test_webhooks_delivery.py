@@ -1,0 +1,403 @@
+"""Delivering webhooks to a real receiver on loopback."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.models import Role
+from tests.factories import MembershipFactory
+from tests.webhook_receiver import Answer, Receiver, Trickle, TrickleHead
+from tests.webhooks_delivery_support import (
+    client_secret,
+    deliver,
+    make_destination,
+    record_event,
+)
+from webhooks import delivery, http, outbox
+from webhooks.models import Destination, Message, MessageStatus
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def destination(sandbox, receiver):
+    client_secret(sandbox)
+    return make_destination(sandbox, receiver.url)
+
+
+@pytest.fixture
+def queued(task_queue):
+    return task_queue
+
+
+def message_of(event):
+    return Message.objects.get(event=event)
+
+
+def make_due(message):
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+
+
+def test_success_is_recorded_with_status_latency_and_excerpt(
+    sandbox, destination, receiver, queued
+):
+    event = record_event(sandbox)
+
+    assert deliver() == 1
+
+    message = message_of(event)
+    assert message.status == MessageStatus.SUCCEEDED
+    assert message.next_attempt_at is None and message.lease_until is None
+    attempt = message.attempts.get()
+    assert (attempt.number, attempt.status_code) == (1, 200)
+    assert attempt.response_excerpt == "ok"
+    assert 0 <= attempt.duration_ms < 5000
+    assert attempt.request_headers["webhook-id"] == event.id
+    assert attempt.request_headers["User-Agent"] == "Rutterdash-Webhooks/1.0"
+    request = receiver.requests[0]
+    assert request.headers["user-agent"] == "Rutterdash-Webhooks/1.0"
+    assert request.headers["content-type"] == "application/json"
+    destination.refresh_from_db()
+    assert destination.last_status_code == 200
+    assert destination.last_success_at is not None
+    assert destination.failing_since is None
+
+
+def test_a_500_is_retried_later_with_the_same_event_id(
+    sandbox, destination, receiver, queued, django_capture_on_commit_callbacks
+):
+    receiver.will(Answer(500, b"boom"))
+    event = record_event(sandbox)
+    before = timezone.now()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver()
+
+    message = message_of(event)
+    assert message.status == MessageStatus.RETRYING
+    assert message.last_error == "The receiver answered 500."
+    wait = message.next_attempt_at - before
+    assert timedelta(seconds=60) <= wait <= timedelta(seconds=67)
+    retry_task = queued.results[-1]
+    assert retry_task.task.name == "deliver_due"
+    assert retry_task.task.run_after == message.next_attempt_at
+
+    make_due(message)
+    deliver()
+
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SUCCEEDED
+    assert [a.status_code for a in message.attempts.all()] == [500, 200]
+    ids = {request.headers["webhook-id"] for request in receiver.requests}
+    assert ids == {event.id}
+    destination.refresh_from_db()
+    assert destination.failing_since is None
+
+
+def test_retry_after_is_honoured_and_bounded(sandbox, destination, receiver, queued):
+    receiver.will(
+        Answer(503, headers={"Retry-After": "600"}),
+        Answer(429, headers={"Retry-After": "99999999"}),
+    )
+    first = record_event(sandbox)
+    second = record_event(sandbox)
+    before = timezone.now()
+
+    deliver()
+
+    waits = sorted(
+        message_of(event).next_attempt_at - before for event in (first, second)
+    )
+    assert timedelta(seconds=600) <= waits[0] < timedelta(seconds=610)
+    longest = timedelta(seconds=max(delivery.settings.WEBHOOK_RETRY_DELAYS))
+    assert longest <= waits[1] < longest * 1.2
+    destination.refresh_from_db()
+    assert destination.paused_until > before + timedelta(seconds=590)
+
+
+def test_a_message_fails_once_the_schedule_is_used_up(
+    sandbox, destination, receiver, queued, settings
+):
+    settings.WEBHOOK_RETRY_DELAYS = [1]
+    receiver.will(Answer(500), Answer(502))
+    event = record_event(sandbox)
+
+    deliver()
+    make_due(message_of(event))
+    deliver()
+
+    message = message_of(event)
+    assert message.status == MessageStatus.FAILED
+    assert message.last_error == "The receiver answered 502. Gave up after 2 attempts."
+    assert message.next_attempt_at is None
+    assert len(receiver.requests) == 2
+
+
+def test_a_receiver_that_never_answers_times_out(
+    sandbox, destination, receiver, queued, settings
+):
+    settings.WEBHOOK_TOTAL_TIMEOUT = 1
+    receiver.will(Answer(200, delay=4))
+    event = record_event(sandbox)
+    started = time.monotonic()
+
+    deliver()
+
+    assert time.monotonic() - started < 2.5
+    attempt = message_of(event).attempts.get()
+    assert attempt.status_code is None
+    assert attempt.error == "No complete response within 1 s."
+    assert message_of(event).status == MessageStatus.RETRYING
+
+
+def test_a_status_line_trickled_byte_by_byte_cannot_pass_the_deadline(
+    sandbox, destination, receiver, queued, settings
+):
+    settings.WEBHOOK_TOTAL_TIMEOUT = 1
+    receiver.will(TrickleHead(every=0.05))  # 10 s for the whole head
+    event = record_event(sandbox)
+    started = time.monotonic()
+
+    deliver()
+
+    assert time.monotonic() - started < 2
+    attempt = message_of(event).attempts.get()
+    assert attempt.status_code is None
+    assert attempt.error == "No complete response within 1 s."
+
+
+def test_a_trickled_body_is_cut_at_the_deadline(
+    sandbox, destination, receiver, queued, settings
+):
+    settings.WEBHOOK_TOTAL_TIMEOUT = 1
+    receiver.will(Trickle(every=0.1, body=b"z" * 100))  # 10 s for the body
+    event = record_event(sandbox)
+    started = time.monotonic()
+
+    deliver()
+
+    assert time.monotonic() - started < 2
+    attempt = message_of(event).attempts.get()
+    assert attempt.status_code == 200
+    assert 0 < len(attempt.response_excerpt) < 20
+    assert attempt.error == "The response body was still arriving at the deadline."
+    assert message_of(event).status == MessageStatus.SUCCEEDED
+
+
+def test_a_redirect_is_not_followed(sandbox, destination, receiver, queued):
+    internal = "http://169.254.169.254/latest/meta-data/"
+    receiver.will(Answer(302, headers={"Location": internal}))
+    event = record_event(sandbox)
+
+    deliver()
+
+    assert len(receiver.requests) == 1
+    message = message_of(event)
+    assert message.status == MessageStatus.RETRYING
+    assert message.last_status_code == 302
+    attempt = message.attempts.get()
+    assert attempt.response_headers["location"] == internal
+
+
+def test_a_redirect_to_the_receiver_itself_is_not_followed_either(
+    sandbox, destination, receiver, queued
+):
+    receiver.will(Answer(307, headers={"Location": receiver.url + "/elsewhere"}))
+    record_event(sandbox)
+
+    deliver()
+
+    assert [request.path for request in receiver.requests] == ["/hook"]
+
+
+def test_an_oversized_response_is_kept_to_16_kb(
+    sandbox, destination, receiver, queued
+):
+    receiver.will(Answer(200, body=b"a" * 200_000))
+    event = record_event(sandbox)
+
+    deliver()
+
+    attempt = message_of(event).attempts.get()
+    assert len(attempt.response_excerpt) == http.RESPONSE_LIMIT == 16 * 1024
+    assert message_of(event).status == MessageStatus.SUCCEEDED
+
+
+def test_410_stops_at_once_and_disables_the_destination(
+    sandbox, organisation, destination, receiver, queued, admin, developer,
+    django_capture_on_commit_callbacks,
+):
+    receiver.will(Answer(410, b"gone"))
+    event = record_event(sandbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver()
+
+    message = message_of(event)
+    assert message.status == MessageStatus.FAILED
+    assert message.last_error == "The receiver answered 410. Not retried."
+    assert not any(result.task.run_after for result in queued.results)
+    destination.refresh_from_db()
+    assert not destination.enabled
+    assert destination.disabled_reason.startswith("The receiver answered 410 Gone")
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [admin.email]
+    assert destination.url in mail.outbox[0].subject
+
+
+def test_a_destination_failing_too_long_is_disabled_and_admins_told(
+    sandbox, destination, receiver, queued, admin,
+    django_capture_on_commit_callbacks,
+):
+    six_days_ago = timezone.now() - timedelta(days=6)
+    Destination.objects.filter(pk=destination.pk).update(failing_since=six_days_ago)
+    receiver.will(Answer(500))
+    record_event(sandbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver()
+
+    destination.refresh_from_db()
+    assert not destination.enabled
+    assert "Every delivery failed since" in destination.disabled_reason
+    assert "The receiver answered 500." in destination.disabled_reason
+    assert [m.to for m in mail.outbox] == [[admin.email]]
+
+
+def test_a_destination_failing_briefly_stays_enabled(
+    sandbox, destination, receiver, queued
+):
+    receiver.will(Answer(500))
+    record_event(sandbox)
+
+    deliver()
+
+    destination.refresh_from_db()
+    assert destination.enabled
+    assert destination.failing_since is not None
+    assert destination.last_error == "The receiver answered 500."
+    assert mail.outbox == []
+
+
+def test_other_organisations_admins_are_not_emailed(
+    sandbox, destination, receiver, queued, admin,
+    django_capture_on_commit_callbacks,
+):
+    stranger = MembershipFactory(role=Role.ADMIN).user
+    receiver.will(Answer(410))
+    record_event(sandbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver()
+
+    recipients = [address for sent in mail.outbox for address in sent.to]
+    assert recipients == [admin.email]
+    assert stranger.email not in recipients
+
+
+def test_a_dead_receiver_pauses_its_destination_not_others(
+    sandbox, receiver, queued
+):
+    client_secret(sandbox)
+    with Receiver() as doomed:
+        dead_url = doomed.url
+    dead = make_destination(sandbox, dead_url)
+    live = make_destination(sandbox, receiver.url)
+    record_event(sandbox)
+
+    deliver()
+
+    dead.refresh_from_db()
+    assert dead.paused_until > timezone.now() + timedelta(seconds=50)
+    assert dead.last_error.startswith("Could not connect")
+    assert Message.objects.get(destination=live).status == MessageStatus.SUCCEEDED
+
+    later = record_event(sandbox)
+    deliver()
+
+    waiting = Message.objects.get(event=later, destination=dead)
+    assert waiting.attempt_count == 0
+    assert waiting.next_attempt_at >= dead.paused_until
+    assert Message.objects.get(event=later, destination=live).attempt_count == 1
+
+
+def test_a_slow_destination_does_not_delay_another(
+    sandbox, receiver, queued, settings
+):
+    settings.WEBHOOK_TOTAL_TIMEOUT = 3
+    client_secret(sandbox)
+    with Receiver() as slow:
+        slow.will(Answer(200, delay=2))
+        make_destination(sandbox, slow.url)
+        fast = make_destination(sandbox, receiver.url)
+        record_event(sandbox)
+        started = time.monotonic()
+
+        deliver()
+
+        elapsed = time.monotonic() - started
+    fast_attempt = Message.objects.get(destination=fast).attempts.get()
+    assert fast_attempt.duration_ms < 1000
+    assert receiver.requests[0].at - started < 1
+    assert elapsed < 3
+
+
+def test_a_test_event_is_sent_once_and_never_retried(
+    sandbox, destination, receiver, queued
+):
+    receiver.will(Answer(500))
+
+    message = outbox.record_test(destination)
+    deliver()
+
+    message.refresh_from_db()
+    assert message.is_test
+    assert message.status == MessageStatus.FAILED
+    assert message.last_error == (
+        "The receiver answered 500. Test events are not retried."
+    )
+    assert receiver.requests[0].headers["webhook-id"] == message.event_id
+    destination.refresh_from_db()
+    assert destination.failing_since is None
+
+
+def test_a_disabled_destination_gets_nothing(sandbox, destination, receiver, queued):
+    event = record_event(sandbox)
+    Destination.objects.filter(pk=destination.pk).update(
+        enabled=False, disabled_reason="Disabled from the dashboard"
+    )
+
+    deliver()
+
+    message = message_of(event)
+    assert receiver.requests == []
+    assert message.status == MessageStatus.FAILED
+    assert message.last_error == "Not sent: Disabled from the dashboard"
+    assert message.attempts.count() == 0
+
+
+def test_resend_starts_a_new_cycle_with_the_same_event_id(
+    sandbox, destination, receiver, queued, settings
+):
+    settings.WEBHOOK_RETRY_DELAYS = [1]
+    receiver.will(Answer(500), Answer(500))
+    event = record_event(sandbox)
+    deliver()
+    make_due(message_of(event))
+    deliver()
+    assert message_of(event).status == MessageStatus.FAILED
+
+    delivery.schedule(message_of(event))
+    deliver()
+
+    message = message_of(event)
+    assert message.status == MessageStatus.SUCCEEDED
+    assert (message.attempt_count, message.cycle_start) == (3, 2)
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [event.id] * 3
