@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from link.flow import complete_flow, fail_flow, load_flow
+from link.views import link_page
 from platforms import catalog, oauth
 from platforms.models import PlatformGrant
 from platforms.services import platform_state
@@ -16,6 +17,11 @@ from platforms.services import platform_state
 log = logging.getLogger(__name__)
 
 TOOK_TOO_LONG = "The sign-in took too long. Please try again."
+UNKNOWN_STATE = (
+    "This sign-in was already used, was started in another browser, or has "
+    "expired, so nothing was connected."
+)
+NOT_OAUTH = "This platform does not sign in through its own site."
 
 
 class ShopForm(forms.Form):
@@ -35,12 +41,13 @@ class ShopForm(forms.Form):
         return shop
 
 
+@link_page
 @require_POST
 def start(request, flow_id):
     flow = load_flow(request, flow_id)
     platform = catalog.get(flow.platform)
     if platform is None or not oauth.uses_oauth(platform.code):
-        return render(request, "oauth/refused.html", status=400)
+        return _refused(request, NOT_OAUTH)
 
     if not platform_state(flow.scope, platform.code).available:
         return fail_flow(request, flow, _not_available(platform))
@@ -53,8 +60,7 @@ def start(request, flow_id):
     if provider.needs_shop:
         form = ShopForm(request.POST if "shop" in request.POST else None)
         if not form.is_valid():
-            context = {"form": form, "flow": flow, "platform": platform}
-            return render(request, "oauth/shop.html", context)
+            return _ask_for_shop(request, flow, platform, form)
         shop = form.cleaned_data["shop"]
 
     pending = oauth.pending_start(
@@ -69,12 +75,13 @@ def start(request, flow_id):
     return redirect(oauth.authorize_url(provider, credentials.client_id, pending))
 
 
+@link_page
 @require_GET
 def callback(request):
     pending = oauth.pending_take(request.session, request.GET.get("state", ""))
     if pending is None:
         log.debug("OAuth callback with an unknown or spent state")
-        return render(request, "oauth/refused.html", status=400)
+        return _refused(request, UNKNOWN_STATE)
 
     flow = load_flow(request, pending.flow_id)
     platform = catalog.get(pending.platform)
@@ -104,6 +111,24 @@ def callback(request):
     return complete_flow(
         request, flow, platform.code, store_name, on_connected=save_grant
     )
+
+
+def _ask_for_shop(request, flow, platform, form):
+    context = {"form": form, "flow": flow, "platform": platform}
+    context.update(_branding(flow.scope))
+    status = 400 if form.is_bound else 200
+    return render(request, "oauth/shop.html", context, status=status)
+
+
+def _refused(request, message):
+    context = {"message": message, "title": "", "logo_url": None}
+    return render(request, "link/refused.html", context, status=400)
+
+
+def _branding(scope):
+    from customize.services import landing_title, logo_url
+
+    return {"title": landing_title(scope), "logo_url": logo_url(scope)}
 
 
 def _save_grant(connection, tokens):

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from connections.models import Connection
-from platforms import oauth
+from platforms import oauth, oauth_views
 from platforms.models import PlatformGrant
 from platforms.services import credentials_remove, platform_enable
 from tests.factories import ConnectionFactory
@@ -215,7 +215,7 @@ def test_a_missing_or_unknown_state_is_refused(business, production, quickbooks,
     response = business.get(reverse("oauth:callback"), {"code": code, "state": state})
 
     assert response.status_code == 400
-    assert "not recognised" in response.content.decode()
+    assert oauth_views.UNKNOWN_STATE in response.content.decode()
     assert quickbooks.token_requests == []
     assert not Connection.objects.exists()
 
@@ -465,3 +465,61 @@ def test_reauthorising_into_a_different_company_is_refused(
     connection.refresh_from_db()
     assert connection.needs_reauth
     assert PlatformGrant.objects.get().access_token() == "old-access"
+
+
+@pytest.fixture
+def shopify(settings, provider, production):
+    connect_platform(settings, provider, production, "SHOPIFY")
+    return provider
+
+
+def test_shopify_asks_which_store_first(business, production, shopify):
+    flow = open_flow(business, production, "SHOPIFY")
+
+    response = start(business, flow)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Your Shopify store address" in html
+    assert f'action="{reverse("oauth:start", args=[flow.flow_id])}"' in html
+    assert shopify.authorize_requests == []
+
+
+def test_a_store_address_that_is_not_shopifys_is_refused_next_to_the_field(
+    business, production, shopify
+):
+    flow = open_flow(business, production, "SHOPIFY")
+
+    response = start(business, flow, shop="internal.example.com")
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Enter your store&#x27;s myshopify.com address" in html
+    assert 'value="internal.example.com"' in html
+    assert oauth.PENDING_KEY not in business.session
+
+
+def test_shopify_connects_the_store_the_business_named(business, production, shopify):
+    flow = open_flow(business, production, "SHOPIFY")
+
+    started = start(business, flow, shop="Acme-Store")
+    sent = query_of(started["Location"])
+    response = business.get(consent(started["Location"]))
+
+    assert sent["scope"] == "read_orders,read_products,read_customers"
+    assert response["Location"] == success_url(flow)
+    connection = production.all(Connection).get()
+    assert connection.store_name == "acme-store.myshopify.com"
+    assert PlatformGrant.objects.get().tenant_id == "acme-store.myshopify.com"
+    form = shopify.token_requests[0]["form"]
+    assert form["client_secret"] == shopify.client_secret  # JSON body, no Basic
+
+
+def test_link_pages_headers_are_on_the_callback(business, production, quickbooks):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = sign_in(business, flow, decision="deny")
+
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
