@@ -14,7 +14,12 @@ OUTPUT_SIDE = 512
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 ACCEPTED_TYPES = "image/png,image/jpeg,image/webp,image/gif"
 
+TOO_MANY_BYTES = "The logo must be 2 MB or smaller."
 UNREADABLE = "This file is not a PNG, JPEG, WebP or GIF image we can read."
+NO_SVG = (
+    "SVG logos are not accepted, as they can carry scripts. Upload a PNG,"
+    " JPEG, WebP or GIF instead."
+)
 
 
 class LogoRejected(ValueError):
@@ -24,6 +29,8 @@ class LogoRejected(ValueError):
 def prepare_logo(upload):
     """PNG bytes of ``upload`` (a file object) fit to show in Link."""
     data = _read_limited(upload)
+    if _looks_like_svg(data):
+        raise LogoRejected(NO_SVG)
     image = _open(data)
     try:
         return _to_png(image)
@@ -34,10 +41,15 @@ def prepare_logo(upload):
 def _read_limited(upload):
     data = upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise LogoRejected("The logo must be 2 MB or smaller.")
+        raise LogoRejected(TOO_MANY_BYTES)
     if not data:
         raise LogoRejected("The file is empty.")
     return data
+
+
+def _looks_like_svg(data):
+    head = data[:2048].lstrip().lower()
+    return head.startswith((b"<?xml", b"<svg", b"<!doctype svg")) or b"<svg" in head
 
 
 def _open(data):

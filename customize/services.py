@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey
+from accounts.services import api_key_for
 from customize import origins
 from customize.models import LinkSettings
 from platforms.services import platform_states
@@ -106,10 +107,9 @@ def logo_url(scope):
     settings = link_settings(scope)
     if settings.logo_updated is None:
         return None
-    public_key = scope.all(ApiKey).values_list("public_key", flat=True).first()
-    if public_key is None:
-        return None
-    path = reverse("customize:logo", args=[public_key])
+    # Keyed by the public key, so Link can show it to people not signed in.
+    api_key, _secret = api_key_for(scope)
+    path = reverse("customize:logo", args=[api_key.public_key])
     return f"{path}?v={int(settings.logo_updated.timestamp())}"
 
 

@@ -5,5 +5,7 @@ from customize import views
 app_name = "customize"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("save", views.save, name="save"),
+    path("logo/remove", views.logo_remove, name="logo_remove"),
     path("logo/<str:public_key>.png", views.logo, name="logo"),
 ]
