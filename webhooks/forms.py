@@ -161,6 +161,9 @@ def decode_cursor(value):
     try:
         raw = base64.urlsafe_b64decode(value.encode()).decode()
         created, message_id = raw.split("|")
-        return datetime.fromisoformat(created), uuid.UUID(message_id)
+        created, message_id = datetime.fromisoformat(created), uuid.UUID(message_id)
     except (binascii.Error, UnicodeError, ValueError) as error:
         raise CursorInvalid from error
+    if created.tzinfo is None:
+        raise CursorInvalid
+    return created, message_id

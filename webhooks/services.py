@@ -10,11 +10,11 @@ from datetime import UTC, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, F, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from webhooks import netguard, outbox, signing
+from webhooks import delivery, netguard, outbox, signing
 from webhooks.models import Attempt, Destination, Message, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,20 @@ log = logging.getLogger(__name__)
 STRIP_HOURS = 24
 FINISHED = (MessageStatus.SUCCEEDED, MessageStatus.FAILED)
 DESTINATION_DISABLED = "Enable this destination before sending to it again."
+STATUS_FIELDS = [
+    "enabled",
+    "disabled_reason",
+    "disabled_at",
+    "failing_since",
+    "paused_until",
+    "updated",
+]
+SECRET_FIELDS = [
+    "secret_encrypted",
+    "previous_secret_encrypted",
+    "previous_secret_expires_at",
+    "updated",
+]
 DISABLED_BY_MEMBER = "Disabled by a team member."
 STILL_DELIVERING = (
     "This message is still being delivered; resend it once it has succeeded or failed."
@@ -65,32 +79,43 @@ def destination_update(destination, **fields):
 
     for name, value in fields.items():
         setattr(destination, name, value)
+    changed = [*fields, "updated"]
     if destination.enabled and not was_enabled:
         _clear_failure(destination)
+        changed += STATUS_FIELDS
     if was_enabled and not destination.enabled:
-        destination.disabled_reason = DISABLED_BY_MEMBER
-    destination.save()
+        _mark_disabled(destination, DISABLED_BY_MEMBER)
+        changed += STATUS_FIELDS
+    # Only what changed: the worker keeps the health fields up to date.
+    destination.save(update_fields=set(changed))
     return destination
 
 
 def destination_disable(destination, reason=""):
-    destination.enabled = False
-    destination.disabled_reason = reason or DISABLED_BY_MEMBER
-    destination.save(update_fields=["enabled", "disabled_reason", "updated"])
+    _mark_disabled(destination, reason or DISABLED_BY_MEMBER)
+    destination.save(update_fields=STATUS_FIELDS)
     log.info("Webhook destination %s disabled", destination.pk)
 
 
 def destination_enable(destination):
     destination.enabled = True
     _clear_failure(destination)
-    destination.save()
+    destination.save(update_fields=STATUS_FIELDS)
     log.info("Webhook destination %s enabled", destination.pk)
+
+
+def _mark_disabled(destination, reason):
+    destination.enabled = False
+    destination.disabled_reason = reason
+    destination.disabled_at = timezone.now()
 
 
 def _clear_failure(destination):
     # A fresh start: the failure clock that disabled it starts over.
     destination.disabled_reason = ""
+    destination.disabled_at = None
     destination.failing_since = None
+    destination.paused_until = None
 
 
 def destination_delete(destination):
@@ -115,7 +140,7 @@ def rotate_secret(destination, overlap=None):
         destination.previous_secret_encrypted = ""
         destination.previous_secret_expires_at = None
     destination.secret_encrypted = signing.encrypt(signing.new_secret())
-    destination.save()
+    destination.save(update_fields=SECRET_FIELDS)
 
     log.info("Webhook destination %s secret rotated", destination.pk)
     return destination
@@ -137,6 +162,11 @@ def previous_secret_active(destination, now=None):
     return bool(expires and expires > (now or timezone.now()))
 
 
+def paused_until(destination, now=None):
+    paused = destination.paused_until
+    return paused if paused and paused > (now or timezone.now()) else None
+
+
 def send_test(destination):
     if not destination.enabled:
         raise SendRefused(DESTINATION_DISABLED)
@@ -145,16 +175,15 @@ def send_test(destination):
 
 
 def resend(message):
-    """Send a message's event again, as a new message with a fresh retry cycle."""
+    """Send a finished message again: a fresh retry cycle, the same event id."""
     if not message.destination.enabled:
         raise SendRefused(DESTINATION_DISABLED)
     if message.status not in FINISHED:
         raise SendRefused(STILL_DELIVERING)
 
     with transaction.atomic():
-        again = _again([message])[0]
-    log.info("Webhook message %s resent as %s", message.pk, again.pk)
-    return again
+        delivery.schedule(message)
+    log.info("Webhook message %s resent", message.pk)
 
 
 def failed_since(destination, since):
@@ -162,64 +191,35 @@ def failed_since(destination, since):
 
 
 def replay_failed(destination, since):
-    """Resend every failed message since then that has not been resent yet."""
+    """Resend every failed message created since then, in one statement.
+
+    The same change as delivery.schedule(message) makes to one message,
+    made to all of them at once: replaying thousands must not cost
+    thousands of round trips.
+    """
     if not destination.enabled:
         raise SendRefused(DESTINATION_DISABLED)
 
     with transaction.atomic():
-        failed = list(_replayable(destination, since).select_for_update())
-        replayed = _again(failed)
+        count = _replayable(destination, since).update(
+            status=MessageStatus.PENDING,
+            next_attempt_at=timezone.now(),
+            cycle_start=F("attempt_count"),
+            last_error="",
+        )
+        if count:
+            delivery.schedule()
     log.info(
-        "Webhook destination %s: replaying %d failed messages",
-        destination.pk,
-        len(replayed),
+        "Webhook destination %s: replaying %d failed messages", destination.pk, count
     )
-    return len(replayed)
+    return count
 
 
 def _replayable(destination, since):
-    resent_later = Message.objects.filter(
-        destination=destination,
-        event_id=OuterRef("event_id"),
-        created__gt=OuterRef("created"),
+    # Test events are for trying a receiver out, not for catching up.
+    return destination.messages.filter(
+        status=MessageStatus.FAILED, created__gte=since, is_test=False
     )
-    failed = destination.messages.filter(
-        status=MessageStatus.FAILED, created__gte=since
-    )
-    return failed.exclude(Exists(resent_later))
-
-
-def _again(messages):
-    """New pending messages for the same events, scheduled once committed."""
-    fresh = [
-        Message(
-            event_id=message.event_id,
-            destination_id=message.destination_id,
-            is_test=message.is_test,
-            next_attempt_at=timezone.now(),
-        )
-        for message in messages
-    ]
-    Message.objects.bulk_create(fresh)
-    transaction.on_commit(lambda: _schedule_all(fresh))
-    return fresh
-
-
-def _schedule_all(messages):
-    # Imported here, as the outbox does: delivery imports this app's models
-    # and the HTTP client, which pages that never send have no use for.
-    from webhooks import delivery
-
-    for message in messages:
-        delivery.schedule(message)
-
-
-def other_deliveries(message):
-    """The same event's other messages to the same destination, newest first."""
-    siblings = Message.objects.filter(
-        event_id=message.event_id, destination_id=message.destination_id
-    )
-    return siblings.exclude(pk=message.pk).order_by("-created")
 
 
 def destination_status(destination):

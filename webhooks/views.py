@@ -68,6 +68,7 @@ def destination_detail(request, destination_id):
         "strip": services.success_rate_strip(destination),
         "recent": recent,
         "previous_secret_active": services.previous_secret_active(destination),
+        "paused_until": services.paused_until(destination),
         "disable_form": forms.DisableForm(),
         "rotate_form": forms.RotateForm(),
         "replay_form": forms.ReplayForm(),
@@ -256,7 +257,6 @@ def message_detail(request, message_id):
         "attempts": attempts,
         "next_attempt_at": message.next_attempt_at if waiting else None,
         "finished": message.status in services.FINISHED,
-        "others": services.other_deliveries(message),
     }
     return render(request, "webhooks/message_detail.html", context)
 
@@ -267,12 +267,12 @@ def message_resend(request, message_id):
     message = _message(request, message_id)
 
     try:
-        again = services.resend(message)
+        services.resend(message)
     except services.SendRefused as refusal:
         messages.warning(request, str(refusal))
         return redirect("webhooks:message", message.pk)
     messages.success(request, "Queued again, with a fresh retry schedule.")
-    return redirect("webhooks:message", again.pk)
+    return redirect("webhooks:message", message.pk)
 
 
 def _destination(request, destination_id):
