@@ -493,16 +493,21 @@ def _token_request(provider, token_url, credentials, form):
 
 
 def _post(url, auth, body):
+    """POST without following redirects; the whole call, a trickling answer
+    included, is given OAUTH_HTTP_TIMEOUT seconds and MAX_RESPONSE_BYTES."""
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-    timeout = httpx.Timeout(settings.OAUTH_HTTP_TIMEOUT)
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    limit = settings.OAUTH_HTTP_TIMEOUT
+    deadline = time.monotonic() + limit
+    with httpx.Client(timeout=httpx.Timeout(limit), follow_redirects=False) as client:
         with client.stream("POST", url, auth=auth, headers=headers, **body) as reply:
-            content = b""
+            content = bytearray()
             for chunk in reply.iter_bytes():
                 content += chunk
                 if len(content) > MAX_RESPONSE_BYTES:
                     raise TokenError("unreadable_response", "answer too large")
-            return reply.status_code, content
+                if time.monotonic() > deadline:
+                    raise TokenError("timeout")
+            return reply.status_code, bytes(content)
 
 
 def _parse(content):

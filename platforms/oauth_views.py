@@ -9,10 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from link.flow import complete_flow, fail_flow, load_flow
+from link.services import pickable
 from link.views import link_page
 from platforms import catalog, oauth
 from platforms.models import PlatformGrant
-from platforms.services import platform_state
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,13 @@ class ShopForm(forms.Form):
 @require_POST
 def start(request, flow_id):
     flow = load_flow(request, flow_id)
-    platform = catalog.get(flow.platform)
-    if platform is None or not oauth.uses_oauth(platform.code):
-        return _refused(request, NOT_OAUTH)
+    out_of_order = _out_of_order(request, flow)
+    if out_of_order:
+        return out_of_order
 
-    if not platform_state(flow.scope, platform.code).available:
-        return fail_flow(request, flow, _not_available(platform))
+    platform = catalog.get(flow.platform)
     credentials = oauth.credentials_for(flow.scope, platform.code)
-    if credentials is None:  # Sandbox keeps no credentials for OAuth.
+    if credentials is None or not pickable(flow.scope, platform.code):
         return fail_flow(request, flow, _not_available(platform))
 
     provider = oauth.provider_for(platform.code)
@@ -75,6 +74,17 @@ def start(request, flow_id):
     return redirect(oauth.authorize_url(provider, credentials.client_id, pending))
 
 
+def _out_of_order(request, flow):
+    """Where a flow goes instead when it is not at an OAuth sign-in step."""
+    if flow.finished:
+        return redirect("link:success", flow_id=flow.flow_id)
+    if not flow.consented:
+        return redirect("link:landing", flow_id=flow.flow_id)
+    if not oauth.uses_oauth(flow.platform):
+        return _refused(request, NOT_OAUTH)
+    return None
+
+
 @link_page
 @require_GET
 def callback(request):
@@ -84,6 +94,8 @@ def callback(request):
         return _refused(request, UNKNOWN_STATE)
 
     flow = load_flow(request, pending.flow_id)
+    if flow.finished:  # Consent given twice, in two tabs: one connection.
+        return redirect("link:success", flow_id=flow.flow_id)
     platform = catalog.get(pending.platform)
     if pending.expired:
         return fail_flow(request, flow, TOOK_TOO_LONG)

@@ -30,6 +30,7 @@ class FakeProvider:
         self.token_status = None  # answer /token with this status instead
         self.token_delay = 0.0  # seconds /token waits before answering
         self.token_padding = 0  # bytes of filler in a token answer
+        self.token_trickle = 0.0  # seconds between each tenth of the answer
         self.authorize_requests = []
         self.token_requests = []
         self.codes = {}
@@ -205,16 +206,21 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         status, answer = self.fake.token(headers, form)
         body = json.dumps(answer).encode()
-        self._send(status, {"Content-Type": "application/json"}, body)
+        headers = {"Content-Type": "application/json"}
+        self._send(status, headers, body, trickle=self.fake.token_trickle)
 
-    def _send(self, status, headers, body):
+    def _send(self, status, headers, body, trickle=0.0):
         try:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            step = max(1, len(body) // 10) if trickle else len(body) or 1
+            for start in range(0, len(body), step):
+                self.wfile.write(body[start : start + step])
+                self.wfile.flush()
+                time.sleep(trickle)
         except (BrokenPipeError, ConnectionResetError):
             pass  # The client gave up waiting (the timeout tests do this).
 

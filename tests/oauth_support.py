@@ -21,13 +21,12 @@ def connect_platform(settings, provider, scope, platform_code, **fields):
 
 def open_flow(client, scope, platform_code, **details):
     """A Link flow in the client's session, consented and at the sign-in step."""
+    details = {"consented": True, "origin": "https://lender.example", **details}
     flow = LinkFlow(
         flow_id=secrets.token_urlsafe(16),
         scope=scope,
         platform=platform_code,
-        origin="https://lender.example",
         nonce="nonce-1",
-        consented=True,
         **details,
     )
     session = client.session

@@ -249,13 +249,15 @@ def test_a_state_from_another_browser_is_refused(business, production, quickbook
 
 
 def test_a_state_older_than_ten_minutes_sends_the_business_back(
-    business, production, quickbooks, monkeypatch
+    business, production, quickbooks
 ):
     flow = open_flow(business, production, "QUICKBOOKS")
     started = start(business, flow)
     back = consent(started["Location"])
-    later = oauth.time.time() + oauth.STATE_LIFETIME_SECONDS + 1
-    monkeypatch.setattr(oauth.time, "time", lambda: later)
+    session = business.session
+    for pending in session[oauth.PENDING_KEY].values():
+        pending["expires_at"] -= oauth.STATE_LIFETIME_SECONDS + 1
+    session.save()
 
     response = business.get(back)
 
@@ -318,6 +320,20 @@ def test_a_token_endpoint_that_hangs_is_given_up_on(
 ):
     settings.OAUTH_HTTP_TIMEOUT = 0.3
     quickbooks.token_delay = 2
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    response = sign_in(business, flow)
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "took too long to answer" in reload_flow(business, flow).error
+    assert not Connection.objects.exists()
+
+
+def test_a_token_answer_that_trickles_in_is_given_up_on(
+    business, production, quickbooks, settings
+):
+    settings.OAUTH_HTTP_TIMEOUT = 0.5
+    quickbooks.token_trickle = 0.2  # each piece in time, the whole too late
     flow = open_flow(business, production, "QUICKBOOKS")
 
     response = sign_in(business, flow)
@@ -523,3 +539,41 @@ def test_link_pages_headers_are_on_the_callback(business, production, quickbooks
     assert response["Referrer-Policy"] == "no-referrer"
     assert response["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+
+
+def test_start_before_consent_goes_to_the_landing_step(
+    business, production, quickbooks
+):
+    flow = open_flow(business, production, "QUICKBOOKS", consented=False)
+
+    response = start(business, flow)
+
+    assert response["Location"] == reverse("link:landing", args=[flow.flow_id])
+    assert oauth.PENDING_KEY not in business.session
+
+
+def test_consent_given_in_two_tabs_connects_once(
+    business, production, quickbooks, task_queue
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    first_tab = consent(start(business, flow)["Location"])
+    second_tab = consent(start(business, flow)["Location"])
+
+    business.get(first_tab)
+    response = business.get(second_tab)
+
+    assert response["Location"] == success_url(flow)
+    assert len(quickbooks.token_requests) == 1
+    assert Connection.objects.count() == 1
+
+
+def test_start_after_connecting_shows_the_success_step(
+    business, production, quickbooks, task_queue
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    sign_in(business, flow)
+
+    response = start(business, flow)
+
+    assert response["Location"] == success_url(flow)
+    assert len(quickbooks.authorize_requests) == 1
