@@ -33,7 +33,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from accounts.api_auth import ApiKeyAuth, identify
 from connections.api import accounting as accounting_router
 from connections.api import router as connections_router
-from rutterdash import api_errors, api_requests, api_schema, idempotency, ratelimit
+from rutterdash import api_errors, api_requests, api_schema, idempotency
 from rutterdash.api_errors import INVALID_REQUEST, ApiError
 from rutterdash.idempotency import JOB_ID_HEADER
 
@@ -99,13 +99,13 @@ def _answer(request, run):
 
 
 def _limited(request, run):
-    api_key = identify(request)
-    if api_key is None:
+    admission = identify(request)
+    if admission is None:
         return run(request)
 
-    wait = ratelimit.retry_after(api_key.organisation)
-    if wait is not None:
-        return api_errors.rate_limited(wait).response()
+    request.rutter_admission = admission
+    if admission.retry_after is not None:
+        return api_errors.rate_limited(admission.retry_after).response()
     if idempotency.applies_to(request):
         return idempotency.run_once(request, run)
     return run(request)

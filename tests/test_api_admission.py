@@ -1,0 +1,93 @@
+"""The API's admission: key, rate-limit count and connection in one statement."""
+
+import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import RateLimitWindow
+from accounts.services import api_key_create
+from rutterdash.environments import Environment
+from tests.api_support import add_chart, api_client, basic_auth, post
+from tests.factories import ConnectionFactory
+
+
+ACCOUNTS = "/versioned/accounting/accounts"
+
+
+@pytest.fixture
+def key_and_secret(organisation):
+    return api_key_create(organisation, Environment.SANDBOX)
+
+
+@pytest.fixture
+def api(key_and_secret):
+    api_key, secret = key_and_secret
+    return api_client(basic_auth(api_key.client_id, secret))
+
+
+@pytest.fixture
+def books(organisation):
+    connection = ConnectionFactory(organisation=organisation, access_token="tok-1")
+    chart = add_chart(connection)
+    post(connection, "2024-03-01", [(chart["bank"], "100"), (chart["equity"], "-100")])
+    return connection
+
+
+def test_a_list_call_reads_key_count_and_connection_in_one_statement(api, books):
+    if db.vendor != "postgresql":
+        pytest.skip("elsewhere the key, count and connection take a statement each")
+    with CaptureQueriesContext(db) as queries:
+        response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert response.status_code == 200
+    assert not any('FROM "accounts_apikey"' in sql for sql in statements[1:])
+    assert not any('"connections_connection"' in sql for sql in statements[1:])
+    assert RateLimitWindow.objects.get().count == 1
+
+
+def test_a_wrong_secret_is_refused_and_not_counted(key_and_secret, books):
+    api_key, _ = key_and_secret
+    wrong = api_client(basic_auth(api_key.client_id, "not-the-secret"))
+
+    response = wrong.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 401
+    assert not RateLimitWindow.objects.exists()
+
+
+def test_a_rotated_secret_stops_working_at_once(api, key_and_secret, books):
+    api_key, _ = key_and_secret
+    assert api.get(ACCOUNTS, {"access_token": "tok-1"}).status_code == 200
+
+    api_key.set_secret("a-new-secret")
+    api_key.save()
+
+    assert api.get(ACCOUNTS, {"access_token": "tok-1"}).status_code == 401
+
+
+def test_a_disabled_connection_is_seen_at_once(api, books):
+    assert api.get(ACCOUNTS, {"access_token": "tok-1"}).status_code == 200
+    books.disabled = True
+    books.save()
+
+    response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "CONNECTION_DISABLED"
+
+
+def test_another_environments_token_is_refused(organisation, key_and_secret):
+    ConnectionFactory(
+        organisation=organisation,
+        environment=Environment.PRODUCTION,
+        access_token="tok-prod",
+    )
+    api_key, secret = key_and_secret
+    api = api_client(basic_auth(api_key.client_id, secret))
+
+    response = api.get(ACCOUNTS, {"access_token": "tok-prod"})
+
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "INVALID_CREDENTIALS"
+    assert RateLimitWindow.objects.get().count == 1
