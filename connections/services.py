@@ -19,6 +19,8 @@ from connections.models import (
     Vendor,
 )
 from platforms import catalog
+from webhooks import events as webhook_events
+from webhooks import outbox as webhook_outbox
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,9 @@ def connection_resync(connection):
 def connection_disable(connection, reason="Disabled from the dashboard"):
     connection.disabled = True
     connection.disabled_reason = reason
-    connection.save(update_fields=["disabled", "disabled_reason", "updated"])
+    with transaction.atomic():
+        connection.save(update_fields=["disabled", "disabled_reason", "updated"])
+        _webhook(connection, webhook_events.connection_disabled(connection, reason))
     log.info("Connection %s disabled: %s", connection.id, reason)
 
 
@@ -134,7 +138,11 @@ def connection_needs_reauth(connection, reason):
     """Flag a connection whose platform no longer honours its sign-in."""
     connection.needs_reauth = True
     connection.needs_reauth_reason = reason[:200]
-    connection.save(update_fields=["needs_reauth", "needs_reauth_reason", "updated"])
+    with transaction.atomic():
+        connection.save(
+            update_fields=["needs_reauth", "needs_reauth_reason", "updated"]
+        )
+        _webhook(connection, webhook_events.connection_needs_update(connection))
     log.info("Connection %s needs re-authorisation: %s", connection.id, reason)
 
 
@@ -224,3 +232,8 @@ def _sandbox_store_name(connection):
 def _store_domain(store_name, platform):
     slug = "".join(ch for ch in store_name.lower() if ch.isalnum())[:40] or "store"
     return f"{slug}.{platform.domain}"
+
+
+def _webhook(connection, payload):
+    """Record a webhook event in the transaction of the change it reports."""
+    webhook_outbox.record_for_connection(connection, payload)

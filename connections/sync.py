@@ -38,6 +38,7 @@ from connections.models import (
 )
 from connections.services import enqueue_sync
 from platforms.sandbox.generator import generate_books
+from webhooks.book_events import SyncChanges
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,14 @@ def sync_books(connection, *, months=None, scale=None, today=None):
     progress = _Progress(connection)
     with transaction.atomic():
         _wait_for_other_syncs(connection)
+        changes = SyncChanges(connection)
         delete_books(connection)
         books = generate_books(connection, months=months, scale=scale, today=today)
         for batch in books:
             batch.model.objects.bulk_create(batch.rows, batch_size=BATCH_SIZE)
             progress.add(batch)
         _succeed(connection, progress.counts)
+        changes.record()  # webhook events, committed with the books
     progress.finish()
     return progress.counts
 

@@ -35,6 +35,7 @@ from connections.models import (
     Vendor,
 )
 from connections.services import WRITTEN_PLATFORM_ID_PREFIX
+from webhooks import book_events
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -95,7 +96,9 @@ def _write(service):
         platform_id = job_platform_id(job_id or uuid.uuid4())
         with transaction.atomic():
             Connection.objects.select_for_update().filter(pk=connection.pk).first()
-            return service(connection, data, platform_id)
+            row = service(connection, data, platform_id)
+            book_events.written(connection, row)
+            return row
 
     return write
 
@@ -503,6 +506,7 @@ def _settle(document, amount):
     document.status = DocumentStatus.PAID if paid else DocumentStatus.PARTIALLY_PAID
     document.platform_updated_at = timezone.now()
     document.save(update_fields=["amount_due", "status", "platform_updated_at"])
+    book_events.written(document.connection, document, "UPDATED")
 
 
 # Lookups and checks shared by the services.
