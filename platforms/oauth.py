@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -45,6 +45,8 @@ STATE_LIFETIME_SECONDS = 10 * 60
 PENDING_KEY = "oauth_pending"
 # Abandoned consent screens leave states behind; keep the session small.
 MAX_PENDING_PER_SESSION = 10
+# A lifetime beyond this is nonsense from the provider; treat it as unknown.
+LONGEST_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
 # Renew an access token this long before it expires, so that a read started
 # with it does not fail halfway.
 REFRESH_MARGIN = timedelta(minutes=2)
@@ -549,7 +551,9 @@ def _tokens_from(answer, provider):
 def _after(seconds, now):
     if isinstance(seconds, str) and seconds.isdigit():
         seconds = int(seconds)
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        return None
+    if not 0 < seconds <= LONGEST_LIFETIME_SECONDS:
         return None
     return now + timedelta(seconds=seconds)
 
@@ -558,9 +562,12 @@ def _moment(text):
     if not isinstance(text, str):
         return None
     try:
-        return parse_datetime(text)
+        moment = parse_datetime(text)
     except ValueError:
         return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    return moment
 
 
 # Grants --------------------------------------------------------------------

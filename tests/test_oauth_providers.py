@@ -180,3 +180,33 @@ def test_a_timestamp_expiry_is_read(settings):
 
     assert tokens.expires_at.isoformat() == "2027-01-03T10:00:00+00:00"
     assert tokens.tenant_id == "MERCHANT-1"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"expires_in": 10**30},
+        {"expires_in": -5},
+        {"expires_in": "soon"},
+        {"expires_in": True},
+        {"expires_at": "not a date"},
+        {"expires_at": "2027-02-30T10:00:00Z"},
+    ],
+)
+def test_a_nonsense_expiry_is_treated_as_unknown(answer, settings):
+    settings.OAUTH_PROVIDER_OVERRIDES = {}
+    provider = oauth.provider_for("SQUARE")
+
+    tokens = oauth._tokens_from({"access_token": "a", **answer}, provider)
+
+    assert tokens.expires_at is None
+
+
+def test_a_timestamp_without_a_zone_is_read_as_utc(settings):
+    settings.OAUTH_PROVIDER_OVERRIDES = {}
+    provider = oauth.provider_for("SQUARE")
+    answer = {"access_token": "a", "expires_at": "2027-01-03T10:00:00"}
+
+    tokens = oauth._tokens_from(answer, provider)
+
+    assert tokens.expires_at.isoformat() == "2027-01-03T10:00:00+00:00"
