@@ -24,7 +24,12 @@ run: install .env
 	$(BIN)/python manage.py seed_demo
 	PORT=$(PORT) $(BIN)/python manage.py serve
 
-test: install
+# The Link browser test loads the official SDK from npm.
+tests/link_sdk/node_modules: tests/link_sdk/package-lock.json
+	npm ci --prefix tests/link_sdk --no-audit --no-fund
+	touch $@
+
+test: install tests/link_sdk/node_modules
 	DEBUG=true SECRET_KEY=test-only-secret-key-not-for-production \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
