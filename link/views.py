@@ -48,7 +48,7 @@ def link_page(view):
         response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response["X-Frame-Options"] = "DENY"
         response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = "same-origin"
         # The popup must keep window.opener to post its result to the
         # fintech's page, which same-origin (Django's default) would cut.
         response["Cross-Origin-Opener-Policy"] = "unsafe-none"

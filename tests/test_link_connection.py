@@ -1,4 +1,4 @@
-"""A connection's link_url: first authorisation of an API-created connection, and re-authorisation."""
+"""A connection's link_url: first authorisation, and authorising again."""
 
 import pytest
 from django.test import Client
@@ -170,9 +170,7 @@ def test_an_awaiting_connection_created_for_a_platform_skips_the_picker(
     assert response["Location"] == f"/link/{flow_id}/sign-in/"
 
 
-def test_production_create_returns_a_link_url_that_opens_link(
-    business, organisation
-):
+def test_production_create_returns_a_link_url_that_opens_link(business, organisation):
     api_key, secret = api_key_create(organisation, Environment.PRODUCTION)
     api = api_client(basic_auth(api_key.client_id, secret))
 

@@ -1,4 +1,4 @@
-"""POST /versioned/item/public_token/exchange: once, in time, for its own organisation."""
+"""Exchanging a public token: once, in time, for its own organisation."""
 
 import threading
 from datetime import timedelta

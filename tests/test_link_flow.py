@@ -341,9 +341,7 @@ def test_success_before_signing_in_goes_back_to_the_start(business, sandbox_key)
     assert response["Location"] == f"/link/{flow_id}/"
 
 
-def test_without_an_origin_a_redirect_url_receives_the_token(
-    business, sandbox_key
-):
+def test_without_an_origin_a_redirect_url_receives_the_token(business, sandbox_key):
     back = "https://app.example.com/connected?team=7&public_token=stale"
     flow_id = at_sign_in(
         business, sandbox_key.public_key, origin=None, redirect_url=back

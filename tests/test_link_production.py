@@ -1,4 +1,4 @@
-"""Link with a production public key: allowed origins only, OAuth platforms with credentials."""
+"""Link with a production key: allowed origins, OAuth platforms with credentials."""
 
 import pytest
 from django.test import Client
@@ -74,9 +74,7 @@ def test_a_redirect_url_to_an_unlisted_origin_is_refused(
     assert f"send you back to {OTHER_ORIGIN}" in response.content.decode()
 
 
-def test_a_redirect_url_on_an_allowed_origin_is_kept(
-    business, production_key, allowed
-):
+def test_a_redirect_url_on_an_allowed_origin_is_kept(business, production_key, allowed):
     back = f"{ORIGIN}/connected"
 
     response = start_link(business, production_key.public_key, redirect_url=back)
