@@ -7,6 +7,12 @@ from platforms.forms import EnvironmentBoundForm
 MAX_ORIGINS = 50
 
 
+def _choice_label(state):
+    if state.needs_credentials:
+        return f"{state.platform.name} (not available: needs credentials)"
+    return state.platform.name
+
+
 class LinkSettingsForm(EnvironmentBoundForm):
     show_title = forms.BooleanField(
         label="Show a title on Link's first step", required=False
@@ -43,11 +49,19 @@ class LinkSettingsForm(EnvironmentBoundForm):
         self.platform_states = platform_states
         self.offerable = [state for state in platform_states if state.enabled]
         self.fields["shown_platforms"].choices = [
-            (state.platform.code, state.platform.name) for state in self.offerable
+            (state.platform.code, _choice_label(state)) for state in self.offerable
         ]
         if self.scope.is_sandbox:
             # Sandbox Link opens from any origin; nothing here to set.
             del self.fields["allowed_origins"]
+
+    def platform_groups(self):
+        """The platform checkboxes by catalog category, for the template."""
+        category = {s.platform.code: s.platform.category for s in self.offerable}
+        groups = {}
+        for checkbox in self["shown_platforms"]:
+            groups.setdefault(category[checkbox.data["value"]], []).append(checkbox)
+        return list(groups.items())
 
     def clean_title(self):
         title = self.cleaned_data["title"]

@@ -1,14 +1,20 @@
 """The Customize page: title, platform list, allowed origins, preview, scoping."""
 
 import pytest
+from django.test import Client
+from playwright.sync_api import expect
 
 from customize import services
 from customize.models import LinkSettings
 from customize.origins import InvalidOrigin, parse_origin
 from platforms.services import platform_enable
 from rutterdash.environments import Environment
+from tests import test_browser
 from tests.conftest import signed_in_client
 from tests.test_customize_logo import image_bytes, upload
+
+# The browser test module's Chromium, as a fixture of this module too.
+chromium = test_browser.browser
 
 INDEX_URL = "/customize/"
 SAVE_URL = "/customize/save"
@@ -368,3 +374,52 @@ def test_preview_shows_the_stored_logo(developer_client, sandbox):
 
     assert f'src="{services.logo_url(sandbox)}"'.encode() in response.content
     assert b"Remove logo" in response.content
+
+
+def test_production_marks_platforms_that_need_credentials(production_client):
+    response = production_client.get(INDEX_URL)
+
+    assert b"Xero (not available: needs credentials)" in response.content
+    assert b"WooCommerce (not available" not in response.content
+
+
+def test_platform_checkboxes_are_grouped_by_category(developer_client):
+    response = developer_client.get(INDEX_URL)
+
+    groups = dict(response.context["form"].platform_groups())
+    assert list(groups) == ["Accounting", "Commerce", "Payments", "Banking"]
+    assert [box.data["value"] for box in groups["Banking"]] == ["PLAID"]
+
+
+# In a browser
+
+
+def signed_in_page(chromium, live_server, user, viewport=None):
+    client = Client()
+    client.force_login(user)
+    context = chromium.new_context(base_url=live_server.url, viewport=viewport)
+    session = client.cookies["sessionid"].value
+    context.add_cookies(
+        [{"name": "sessionid", "value": session, "url": live_server.url}]
+    )
+    return context.new_page()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_preview_follows_the_form_as_it_changes(chromium, live_server, admin):
+    page = signed_in_page(chromium, live_server, admin)
+    page.goto("/customize/")
+    heading = page.locator("[data-link-preview] h1")
+    expect(heading).to_have_text("Acme Lending")
+
+    page.get_by_label("Title", exact=True).fill("Harbour Finance")
+    expect(heading).to_have_text("Harbour Finance")
+    page.get_by_label("Show a title on Link's first step").uncheck()
+    expect(heading).to_be_hidden()
+
+    page.get_by_label("Show a title on Link's first step").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved Link's")).to_be_visible()
+    expect(heading).to_have_text("Harbour Finance")
+    page.context.close()

@@ -1,13 +1,18 @@
 """The Platforms page: catalog, search, switches and developer credentials."""
 
 import pytest
+from playwright.sync_api import expect
 
 from platforms import catalog
 from platforms.models import PlatformSetting
 from platforms.services import platform_states, setting_for
 from rutterdash import crypto
 from rutterdash.environments import Environment
+from tests import test_browser
 from tests.conftest import signed_in_client
+from tests.test_customize_page import signed_in_page
+
+chromium = test_browser.browser
 
 INDEX_URL = "/platforms/"
 XERO_URL = "/platforms/xero/"
@@ -77,9 +82,7 @@ def test_members_may_disable_a_platform(request, persona, sandbox):
     assert setting_for(sandbox, "XERO").enabled is False
 
 
-def test_a_change_stays_in_the_members_organisation(
-    outsider, outsider_client, sandbox
-):
+def test_a_change_stays_in_the_members_organisation(outsider, outsider_client, sandbox):
     toggle(outsider_client, "false")
 
     assert setting_for(sandbox, "XERO") is None
@@ -182,9 +185,7 @@ def test_disabling_reports_the_outcome(developer_client):
     assert str(message) == "Xero is disabled in sandbox."
 
 
-def test_switches_are_separate_per_environment(
-    developer_client, sandbox, production
-):
+def test_switches_are_separate_per_environment(developer_client, sandbox, production):
     toggle(developer_client, "false")
 
     assert setting_for(sandbox, "XERO").enabled is False
@@ -246,9 +247,7 @@ def test_sandbox_flags_nothing(developer_client):
     assert response.context["needing_credentials"] == 0
 
 
-def test_saved_credentials_make_the_platform_available(
-    production_client, production
-):
+def test_saved_credentials_make_the_platform_available(production_client, production):
     response = save_credentials(production_client)
 
     assert response.status_code == 302
@@ -351,3 +350,22 @@ def test_platforms_signing_in_with_their_own_credentials_take_none(
 
     assert b'name="client_secret"' not in response.content
     assert b"needs no developer app" in response.content
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_cards_filter_as_the_search_is_typed(chromium, live_server, developer):
+    page = signed_in_page(chromium, live_server, developer)
+    page.goto(INDEX_URL)
+    cards = page.locator("[data-platform-card]:visible")
+    expect(cards).to_have_count(len(catalog.PLATFORMS))
+
+    page.get_by_label("Search platforms").fill("pay")
+    expect(cards).to_have_count(1)
+    expect(page.get_by_role("heading", name="Commerce")).to_be_hidden()
+    expect(page.get_by_role("link", name="PayPal", exact=True)).to_be_visible()
+
+    page.get_by_label("Search platforms").fill("nothing like this")
+    expect(cards).to_have_count(0)
+    expect(page.get_by_text("No platform matches")).to_be_visible()
+    page.context.close()
