@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.urls import reverse
@@ -29,6 +30,7 @@ from django.utils.dateparse import parse_datetime
 
 from platforms import catalog
 from platforms.models import PlatformGrant
+from rutterdash import crypto
 
 log = logging.getLogger(__name__)
 
@@ -356,12 +358,30 @@ def pending_start(session, flow_id, platform_code, provider, shop=""):
     return pending
 
 
+class StateInUse(Exception):
+    """Another request already took this state: a reload during the exchange."""
+
+    def __init__(self, flow_id):
+        super().__init__(flow_id)
+        self.flow_id = flow_id
+
+
 def pending_take(session, state):
-    """The session's pending redirect for ``state``, removed so it works once."""
+    """The session's pending redirect for ``state``, removed so it works once.
+
+    A claim in the shared cache makes that hold for concurrent requests too:
+    a reload while the first request still runs raises StateInUse without
+    touching the session, so its stale copy cannot overwrite the outcome.
+    """
     waiting = dict(session.get(PENDING_KEY, {}))
-    stored = waiting.pop(state, None) if state else None
+    stored = waiting.get(state) if state else None
     if stored is None:
         return None
+    claim = f"oauth-state:{crypto.keyed_hash(state)}"
+    if not cache.add(claim, True, STATE_LIFETIME_SECONDS):
+        raise StateInUse(stored["flow_id"])
+
+    del waiting[state]
     session[PENDING_KEY] = waiting
     return Pending(**stored)
 

@@ -88,7 +88,11 @@ def _out_of_order(request, flow):
 @link_page
 @require_GET
 def callback(request):
-    pending = oauth.pending_take(request.session, request.GET.get("state", ""))
+    try:
+        pending = oauth.pending_take(request.session, request.GET.get("state", ""))
+    except oauth.StateInUse as in_use:
+        # A reload while the first request finishes: follow that one.
+        return redirect("link:success", flow_id=in_use.flow_id)
     if pending is None:
         log.debug("OAuth callback with an unknown or spent state")
         return _refused(request, UNKNOWN_STATE)

@@ -3,6 +3,7 @@
 import logging
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -10,6 +11,7 @@ from connections.models import Connection
 from platforms import oauth, oauth_views
 from platforms.models import PlatformGrant
 from platforms.services import credentials_remove, platform_enable
+from rutterdash import crypto
 from tests.factories import ConnectionFactory
 from tests.fake_oauth_provider import FakeProvider
 from tests.oauth_support import (
@@ -232,6 +234,22 @@ def test_a_state_works_once(business, production, quickbooks, task_queue):
     assert again.status_code == 400
     assert len(quickbooks.token_requests) == 1
     assert Connection.objects.count() == 1
+
+
+def test_a_reload_during_the_exchange_does_not_exchange_again(
+    business, production, quickbooks
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    back = consent(start(business, flow)["Location"])
+    state = query_of(back)["state"]
+    # The first request for this state claimed it and is still running.
+    cache.add(f"oauth-state:{crypto.keyed_hash(state)}", True)
+
+    response = business.get(back)
+
+    assert response["Location"] == success_url(flow)
+    assert quickbooks.token_requests == []
+    assert state in business.session[oauth.PENDING_KEY]
 
 
 def test_a_state_from_another_browser_is_refused(business, production, quickbooks):
@@ -536,7 +554,8 @@ def test_link_pages_headers_are_on_the_callback(business, production, quickbooks
 
     response = sign_in(business, flow, decision="deny")
 
-    assert response["Referrer-Policy"] == "no-referrer"
+    # The callback's address holds the code: never sent to another site.
+    assert response["Referrer-Policy"] in ("same-origin", "no-referrer")
     assert response["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
 
