@@ -64,7 +64,7 @@ def schedule(message=None, run_after=None):
     """
     if message is not None:
         _make_due(message)
-    transaction.on_commit(lambda: _enqueue(run_after))
+    transaction.on_commit(lambda: enqueue(run_after))
 
 
 def deliver_all_due():
@@ -436,7 +436,8 @@ def _make_due(message):
     message.refresh_from_db()
 
 
-def _enqueue(run_after):
+def enqueue(run_after=None):
+    """Queue a delivery task now, outside any transaction's bookkeeping."""
     from webhooks.tasks import deliver_due
 
     task = deliver_due.using(run_after=run_after) if run_after else deliver_due

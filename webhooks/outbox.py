@@ -110,6 +110,6 @@ def _destinations_for(organisation_id, environment, event_type):
 
 
 def _schedule():
-    from webhooks.delivery import schedule
+    from webhooks.delivery import enqueue
 
-    schedule()
+    enqueue()
