@@ -33,6 +33,7 @@ class Command(BaseCommand):
         children = [
             self._start(self._web_command(options)),
             self._start(self._worker_command()),
+            self._start(self._webhook_sweep_command()),
         ]
         self.stdout.write(
             f"Dashboard on http://{options['host']}:{options['port']}/ "
@@ -58,6 +59,13 @@ class Command(BaseCommand):
         return [
             sys.executable, str(settings.BASE_DIR / "manage.py"), "db_worker",
             "--queue-name", "*", "--no-reload", "--interval", "0.5",
+        ]
+
+    def _webhook_sweep_command(self):
+        # Re-queues webhook deliveries whose task died with a worker.
+        return [
+            sys.executable, str(settings.BASE_DIR / "manage.py"), "webhooks_sweep",
+            "--every", "60",
         ]
 
     def _start(self, command):
