@@ -236,3 +236,33 @@ def test_a_refused_write_raises_nothing(sandbox):
 
 def json_body(event):
     return json.loads(events.body(event))
+
+
+def test_one_transaction_queues_one_delivery_task(
+    sandbox, task_queue, django_capture_on_commit_callbacks
+):
+    make_destination(sandbox, URL)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            for _ in range(5):
+                record_event(sandbox)
+
+    assert Message.objects.count() == 5
+    assert [r.task.name for r in task_queue.results] == ["deliver_due"]
+
+
+def test_an_event_after_a_rolled_back_savepoint_still_queues_delivery(
+    sandbox, task_queue, django_capture_on_commit_callbacks
+):
+    make_destination(sandbox, URL)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            with pytest.raises(RuntimeError), transaction.atomic():
+                record_event(sandbox)
+                raise RuntimeError("undone")
+            record_event(sandbox)
+
+    assert Message.objects.count() == 1
+    assert [r.task.name for r in task_queue.results] == ["deliver_due"]

@@ -58,7 +58,7 @@ def record_test(destination):
             is_test=True,
             next_attempt_at=timezone.now(),
         )
-        transaction.on_commit(_schedule)
+        _schedule_on_commit()
     return message
 
 
@@ -78,7 +78,7 @@ def _record(organisation_id, environment, event_type, payload, connection_id):
             for destination in destinations
         )
         if destinations:
-            transaction.on_commit(_schedule)
+            _schedule_on_commit()
     log.debug(
         "Recorded %s %s for %d destinations", event_type, event.id, len(destinations)
     )
@@ -107,6 +107,15 @@ def _destinations_for(organisation_id, environment, event_type):
         for destination in destinations
         if not destination.event_types or event_type in destination.event_types
     ]
+
+
+def _schedule_on_commit():
+    # One delivery task per transaction, however many events it records:
+    # the task sends everything due. A callback registered in a savepoint
+    # that rolls back leaves this list, so a later event registers anew.
+    pending = transaction.get_connection().run_on_commit
+    if not any(callback is _schedule for _, callback, _ in pending):
+        transaction.on_commit(_schedule)
 
 
 def _schedule():
