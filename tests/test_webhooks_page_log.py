@@ -428,3 +428,31 @@ def test_nothing_is_replayed_to_a_disabled_destination(developer_client, destina
 
     assert "Enable this destination" in response.content.decode()
     assert Message.objects.get().status == MessageStatus.FAILED
+
+
+def test_a_log_page_costs_three_queries_however_many_destinations(
+    destination, sandbox, django_assert_num_queries
+):
+    others = [
+        destination_in(sandbox, f"https://hooks.example.com/{n}") for n in range(4)
+    ]
+    for each in [destination, *others]:
+        for _ in range(3):
+            message_to(each)
+
+    with django_assert_num_queries(3):
+        page, more = services.message_log(sandbox, {}, None, 10)
+
+    assert len(page) == 10
+    assert more
+    assert all(message.event.type for message in page)
+
+
+def test_the_log_service_ignores_a_destination_outside_the_scope(sandbox, production):
+    elsewhere = destination_in(production)
+    message_to(elsewhere)
+
+    page, more = services.message_log(sandbox, {"destination": elsewhere.pk})
+
+    assert page == []
+    assert not more

@@ -311,25 +311,48 @@ def scoped_messages(scope):
 def message_log(scope, filters, before=None, limit=50):
     """One page of the delivery log, newest first, and whether more follow.
 
-    Paged by (created, id) rather than by offset, so the hundredth page of
-    a large log costs what the first does.
+    Paged by (created, id) rather than by offset, so the hundredth page
+    costs what the first does. Each destination's newest rows come from
+    its own (destination, created) index and are merged by the database
+    (UNION ALL): one sort over every message in the environment would
+    read them all.
     """
-    messages = _filtered(scoped_messages(scope), filters)
+    destinations = scope.all(Destination).values_list("pk", flat=True)
+    if filters.get("destination"):
+        destinations = destinations.filter(pk=filters["destination"])
+
+    newest = [
+        _newest(Message.objects.filter(destination_id=pk), filters, before, limit)
+        for pk in destinations
+    ]
+    if not newest:
+        return [], False
+    if len(newest) > 1:
+        merged = newest[0].union(*newest[1:], all=True)
+        newest = [merged.order_by("-created", "-id")[: limit + 1]]
+    page_ids = [pk for pk, _ in newest[0]]
+
+    rows = Message.objects.filter(pk__in=page_ids).select_related(
+        "event", "destination"
+    )
+    page = list(rows.order_by("-created", "-pk"))
+    return page[:limit], len(page) > limit
+
+
+def _newest(messages, filters, before, limit):
+    messages = _filtered(messages, filters)
     if before is not None:
         created, pk = before
         older = Q(created__lt=created) | Q(created=created, pk__lt=pk)
         messages = messages.filter(older)
-
-    ordered = messages.select_related("event", "destination")
-    page = list(ordered.order_by("-created", "-pk")[: limit + 1])
-    return page[:limit], len(page) > limit
+    ordered = messages.order_by("-created", "-pk").values_list("pk", "created")
+    return ordered[: limit + 1]
 
 
 def _filtered(messages, filters):
     lookups = {
         "status": "status",
         "event_type": "event__type",
-        "destination": "destination_id",
         "connection": "event__connection_id",
         "since": "created__gte",
         "until": "created__lte",
