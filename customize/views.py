@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import condition, require_GET, require_POST
 
@@ -29,6 +30,19 @@ def index(request):
     return _render(request, settings, form)
 
 
+@xframe_options_sameorigin
+@member_required
+def preview(request):
+    """Link's first step as saved, for the frame beside the Customize form."""
+    scope = request.scope
+    context = {
+        "title": services.landing_title(scope),
+        "logo_url": services.logo_url(scope),
+        "sandbox": scope.is_sandbox,
+    }
+    return render(request, "customize/preview.html", context)
+
+
 def _initial(settings, states):
     hidden = set(settings.hidden_platforms)
     return {
@@ -51,7 +65,6 @@ def _render(request, settings, form, status=200):
         "link_settings": settings,
         "logo_url": services.logo_url(scope),
         "organisation_name": scope.organisation.name,
-        "preview_title": services.landing_title(scope, settings),
         "environment_form": ConfirmForm(scope=scope, auto_id=False),
         "disabled_count": _disabled_count(form),
     }

@@ -18,6 +18,7 @@ chromium = test_browser.browser
 
 INDEX_URL = "/customize/"
 SAVE_URL = "/customize/save"
+PREVIEW_URL = "/customize/preview"
 ALL_CODES = None  # tick every platform the form offers
 
 
@@ -139,7 +140,7 @@ def test_a_post_without_its_environment_is_a_bad_request(developer_client):
 def test_title_defaults_to_the_organisations_name(developer_client, sandbox):
     response = developer_client.get(INDEX_URL)
 
-    assert response.context["preview_title"] == "Acme Lending"
+    assert b'value="Acme Lending"' not in response.content
     assert services.landing_title(sandbox) == "Acme Lending"
 
 
@@ -344,51 +345,56 @@ def test_sandbox_link_opens_from_any_web_origin(sandbox):
 # Preview
 
 
-def test_preview_renders_links_landing_header(developer_client):
-    save(developer_client, title="Acme Capital")
-
+def test_page_frames_a_preview_of_links_first_step(developer_client):
     response = developer_client.get(INDEX_URL)
 
+    assert b'<iframe class="link-frame" src="/customize/preview"' in response.content
+    assert b"js/customize.js" in response.content
+
+
+def test_preview_renders_links_landing_with_the_saved_title(developer_client):
+    save(developer_client, title="Acme Capital")
+
+    response = developer_client.get(PREVIEW_URL)
+
     html = response.content.decode()
-    preview = html[html.index("data-link-preview") :]
-    assert 'class="link-header"' in preview
-    assert ">Acme Capital</h1>" in preview
-    assert "Acme Lending uses Rutterdash to connect" in preview
-    assert "js/customize.js" in html
+    assert response.templates[1].name == "customize/_link_header.html"
+    assert "css/link.css" in html
+    assert "Connect your account<span data-link-if-title> to" in html
+    assert ">Acme Capital</span> uses Rutterdash to connect" in html
+    assert "Sandbox: test data only" in html
 
 
-def test_preview_hides_the_title_when_it_is_switched_off(developer_client):
+def test_preview_may_be_framed_by_the_dashboard_only(developer_client):
+    response = developer_client.get(PREVIEW_URL)
+
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_preview_without_a_title_speaks_of_this_app(developer_client):
     data = {"environment": "sandbox", "title": "Gone", "shown_platforms": ["XERO"]}
     developer_client.post(SAVE_URL, data)
 
-    response = developer_client.get(INDEX_URL)
+    response = developer_client.get(PREVIEW_URL)
 
-    assert b"data-link-title hidden>Gone</h1>" not in response.content
-    assert b"data-link-title hidden></h1>" in response.content
+    assert b"Gone" not in response.content
+    assert b'data-link-untitled="This app">This app</span>' in response.content
 
 
 def test_preview_shows_the_stored_logo(developer_client, sandbox):
     upload(developer_client, image_bytes())
 
-    response = developer_client.get(INDEX_URL)
+    response = developer_client.get(PREVIEW_URL)
 
     assert f'src="{services.logo_url(sandbox)}"'.encode() in response.content
-    assert b"Remove logo" in response.content
+    assert b"Remove logo" in developer_client.get(INDEX_URL).content
 
 
-def test_production_marks_platforms_that_need_credentials(production_client):
-    response = production_client.get(INDEX_URL)
+def test_preview_is_for_members_only(client, outsider_client, admin_client):
+    save(admin_client, title="Acme Capital")
 
-    assert b"Xero (not available: needs credentials)" in response.content
-    assert b"WooCommerce (not available" not in response.content
-
-
-def test_platform_checkboxes_are_grouped_by_category(developer_client):
-    response = developer_client.get(INDEX_URL)
-
-    groups = dict(response.context["form"].platform_groups())
-    assert list(groups) == ["Accounting", "Commerce", "Payments", "Banking"]
-    assert [box.data["value"] for box in groups["Banking"]] == ["PLAID"]
+    assert client.get(PREVIEW_URL).status_code == 302
+    assert b"Acme Capital" not in outsider_client.get(PREVIEW_URL).content
 
 
 # In a browser
@@ -410,16 +416,16 @@ def signed_in_page(chromium, live_server, user, viewport=None):
 def test_preview_follows_the_form_as_it_changes(chromium, live_server, admin):
     page = signed_in_page(chromium, live_server, admin)
     page.goto("/customize/")
-    heading = page.locator("[data-link-preview] h1")
-    expect(heading).to_have_text("Acme Lending")
+    heading = page.frame_locator("[data-link-preview-frame]").locator("h1")
+    expect(heading).to_have_text("Connect your account to Acme Lending")
 
     page.get_by_label("Title", exact=True).fill("Harbour Finance")
-    expect(heading).to_have_text("Harbour Finance")
+    expect(heading).to_have_text("Connect your account to Harbour Finance")
     page.get_by_label("Show a title on Link's first step").uncheck()
-    expect(heading).to_be_hidden()
+    expect(heading).to_have_text("Connect your account", use_inner_text=True)
 
     page.get_by_label("Show a title on Link's first step").check()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status").filter(has_text="Saved Link's")).to_be_visible()
-    expect(heading).to_have_text("Harbour Finance")
+    expect(heading).to_have_text("Connect your account to Harbour Finance")
     page.context.close()
