@@ -21,7 +21,7 @@ from ninja.security.http import DecodeError
 
 from accounts.models import ApiKey, Organisation
 from connections.models import Connection
-from rutterdash import crypto, ratelimit
+from rutterdash import bookkeeping, crypto, ratelimit
 from rutterdash.scoping import Scope
 
 log = logging.getLogger(__name__)
@@ -158,11 +158,6 @@ _COUNTED_ROWS = """
     SELECT organisation_id, %(window)s, 1 FROM api_key
     WHERE secret_hash = %(secret_hash)s
 """
-# The count is bookkeeping, not customers' books: like
-# rutterdash.bookkeeping, its commit does not wait for the disk.
-_UNHURRIED = """, unhurried AS (
-        SELECT set_config('synchronous_commit', 'off', true)
-    )"""
 
 
 def _admission(client_id, client_secret, token):
@@ -193,8 +188,8 @@ def _admission(client_id, client_secret, token):
 
 
 def _admission_sql():
-    # Inside a transaction the count commits with it, on its terms.
-    unhurried = not db.in_atomic_block
+    # The count is bookkeeping: its commit need not wait for the disk.
+    unhurried = bookkeeping.can_be_unhurried()
     return _ADMISSION.format(
         key_table=_table(ApiKey),
         key_columns=_columns(ApiKey),
@@ -204,7 +199,7 @@ def _admission_sql():
         connection_table=_table(Connection),
         connection_columns=_columns(Connection, "connection"),
         count=ratelimit.counting_upsert(_COUNTED_ROWS),
-        unhurried=_UNHURRIED if unhurried else "",
+        unhurried=f", {bookkeeping.UNHURRIED_CTE}" if unhurried else "",
         unhurried_join="CROSS JOIN unhurried" if unhurried else "",
     )
 

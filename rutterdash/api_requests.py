@@ -3,13 +3,15 @@
 A failure to write the row is logged, never turned into a failed request.
 """
 
+import functools
 import logging
 
 from django.db import DatabaseError
+from django.db import connection as db
 
 from accounts.models import ApiRequest
 from connections import services
-from rutterdash.bookkeeping import commit_without_waiting
+from rutterdash import bookkeeping
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +19,36 @@ MAX_PATH = ApiRequest._meta.get_field("path").max_length
 
 
 def record(request, response, duration_ms):
+    logged = ApiRequest(**_fields(request, response, duration_ms))
     try:
-        with commit_without_waiting():
-            ApiRequest.objects.create(**_fields(request, response, duration_ms))
+        _insert(logged)
     except DatabaseError:
         log.exception("Could not log API request %s", request.rutter_request_id)
+
+
+def _insert(logged):
+    if not bookkeeping.can_be_unhurried():
+        with bookkeeping.commit_without_waiting():
+            logged.save(force_insert=True)
+        return
+
+    # One round trip: the insert carries its own asynchronous commit.
+    fields = [f for f in ApiRequest._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(logged, True), db) for f in fields]
+    with db.cursor() as cursor:
+        cursor.execute(_insert_sql(tuple(fields)), values)
+
+
+@functools.cache
+def _insert_sql(fields):
+    quote = db.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    table = quote(ApiRequest._meta.db_table)
+    return (
+        f"WITH {bookkeeping.UNHURRIED_CTE} "
+        f"INSERT INTO {table} ({columns}) SELECT {placeholders} FROM unhurried"
+    )
 
 
 def _fields(request, response, duration_ms):

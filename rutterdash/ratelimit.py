@@ -25,10 +25,11 @@ _UPSERT = """
         "window" = excluded."window"
     RETURNING count
 """
-_BUMP = """
+_INSERT = """
     INSERT INTO {table} (organisation_id, "window", count)
     VALUES (%s, %s, 1)
-""" + _UPSERT
+"""
+_BUMP = _INSERT + _UPSERT
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,11 @@ import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import RateLimitWindow
+from accounts.models import ApiRequest, RateLimitWindow
 from accounts.services import api_key_create
 from rutterdash.environments import Environment
 from tests.api_support import add_chart, api_client, basic_auth, post
 from tests.factories import ConnectionFactory
-
 
 ACCOUNTS = "/versioned/accounting/accounts"
 
@@ -91,3 +90,21 @@ def test_another_environments_token_is_refused(organisation, key_and_secret):
     assert response.status_code == 401
     assert response.json()["error_code"] == "INVALID_CREDENTIALS"
     assert RateLimitWindow.objects.get().count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_log_row_and_count_are_written(api, books):
+    # Requests in production run outside any transaction, where the count and
+    # the log row each go in one statement that commits without waiting.
+    response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    logged = ApiRequest.objects.get()
+    assert response.status_code == 200
+    assert str(logged.request_id) == response["X-Rutter-Request-ID"]
+    assert logged.connection == books
+    assert logged.organisation == books.organisation
+    assert (logged.method, logged.path, logged.status) == ("GET", ACCOUNTS, 200)
+    assert RateLimitWindow.objects.get().count == 1
+    with db.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
