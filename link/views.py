@@ -70,6 +70,7 @@ def _branding(scope):
     return {
         "title": customize_services.landing_title(scope),
         "logo_url": customize_services.logo_url(scope),
+        "organisation_name": scope.organisation.name,
     }
 
 

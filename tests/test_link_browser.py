@@ -260,9 +260,9 @@ def test_an_allowed_production_origin_opens_link(
         browser, fintech_origin, live_server, production_key.public_key
     )
 
-    assert popup.get_by_role("heading").text_content() == (
-        "Connect your account to Northwind Lending"
-    )
+    heading = popup.get_by_role("heading", level=1).text_content()
+    assert " ".join(heading.split()) == "Connect your account to Northwind Lending"
+    assert popup.get_by_role("button", name="Continue").is_visible()
     _assert_fits(popup)
 
 

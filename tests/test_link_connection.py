@@ -11,7 +11,7 @@ from rutterdash import crypto
 from rutterdash.environments import Environment
 from tests.api_support import api_client, basic_auth
 from tests.factories import ConnectionFactory
-from tests.test_link_flow import posted_message, sign_in
+from tests.test_link_flow import page_text, posted_message, sign_in
 
 TOKEN = "access-sandbox-reauth-token-1"
 
@@ -181,7 +181,7 @@ def test_production_create_returns_a_link_url_that_opens_link(business, organisa
 
     assert landing.status_code == 302
     page = business.get(landing["Location"])
-    assert "Connect your account to Acme Lending" in page.content.decode()
+    assert "Connect your account to Acme Lending" in page_text(page)
     connection = Connection.objects.get(pk=created["id"])
     assert connection.environment == Environment.PRODUCTION
     assert connection.access_token_hash == crypto.keyed_hash(created["access_token"])

@@ -1,11 +1,13 @@
 """Link's steps in sandbox, as a business walks them: start, consent, pick, sign in."""
 
+import html
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.services import api_key_create
 from connections.models import Connection
@@ -73,6 +75,12 @@ def posted_message(response):
     return json.loads(body.group(1)), origin.group(1)
 
 
+def page_text(response):
+    """The page's words without markup, spaces collapsed."""
+    words = re.sub(r"<[^>]+>", " ", response.content.decode())
+    return " ".join(html.unescape(words).split())
+
+
 def test_linkstart_opens_the_landing_with_the_organisations_title(
     business, sandbox_key
 ):
@@ -81,10 +89,26 @@ def test_linkstart_opens_the_landing_with_the_organisations_title(
 
     assert response.status_code == 302
     assert landing.status_code == 200
-    html = landing.content.decode()
-    assert "Connect your account to Acme Lending" in html
-    assert "read your data" in html
-    assert 'type="submit"' in html
+    text = page_text(landing)
+    assert "Connect your account to Acme Lending" in text
+    assert "Acme Lending to read" in text
+    assert '<button type="submit" class="link-button" autofocus>Continue' in (
+        landing.content.decode()
+    )
+
+
+def test_the_landing_uses_the_title_and_logo_set_in_customize(
+    business, sandbox_key, sandbox
+):
+    sandbox.stamp(LinkSettings(title="Bright Capital", logo_png=b"png")).save()
+    LinkSettings.objects.update(logo_updated=timezone.now())
+
+    response = start_link(business, sandbox_key.public_key)
+    landing = business.get(response["Location"])
+
+    assert "Connect your account to Bright Capital" in page_text(landing)
+    logo = f'src="/customize/logo/{sandbox_key.public_key}.png?v='
+    assert logo in landing.content.decode()
 
 
 def test_link_pages_forbid_frames_and_keep_the_opener(business, sandbox_key):
