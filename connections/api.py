@@ -35,6 +35,7 @@ from connections.sync import sync_progress
 from link import services as link_services
 from platforms import catalog
 from rutterdash.api_errors import (
+    awaiting_link,
     connection_disabled,
     invalid_credentials,
     invalid_field,
@@ -131,6 +132,8 @@ def connection_sync(request, response: HttpResponse, query: Query[ConnectionQuer
     connection = connection_for(request, query.access_token)
     if connection.disabled:
         raise connection_disabled()
+    if link_services.awaiting_link(connection):
+        raise awaiting_link()
 
     try:
         job = services.connection_resync(connection)

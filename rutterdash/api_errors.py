@@ -94,6 +94,14 @@ def needs_update():
     return ApiError(409, CONNECTION_ERROR, "NEEDS_UPDATE", message)
 
 
+def awaiting_link():
+    message = (
+        "The business has not authorised this connection yet; send them to "
+        "its link_url."
+    )
+    return ApiError(409, CONNECTION_ERROR, "CONNECTION_NOT_AUTHORISED", message)
+
+
 def internal_error():
     message = "Something went wrong on our side. The request ID identifies it."
     return ApiError(500, API_ERROR, "INTERNAL_SERVER_ERROR", message)

@@ -230,3 +230,19 @@ def test_a_finished_link_url_flow_shows_the_token_free_success_page(
     assert "link-message" not in response.content.decode()
     with pytest.raises(AttributeError):
         posted_message(response)
+
+
+def test_a_connection_awaiting_link_cannot_be_synced(organisation, task_queue):
+    api_key, secret = api_key_create(organisation, Environment.PRODUCTION)
+    api = api_client(basic_auth(api_key.client_id, secret))
+    created = api.post(
+        "/versioned/connections/create", {}, content_type="application/json"
+    ).json()["connection"]
+
+    response = api.post(
+        f"/versioned/connections/sync?access_token={created['access_token']}"
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "CONNECTION_NOT_AUTHORISED"
+    assert task_queue.results == []
