@@ -164,14 +164,18 @@ def test_the_sdk_receives_a_public_token_that_reads_the_books(
     popup.get_by_role("button", name="Continue").click()
     popup.get_by_label("Search platforms").fill("quick")
     assert popup.get_by_role("button", name="Xero").is_hidden()
+    _assert_fits(popup)
     popup.get_by_role("button", name="QuickBooks Online Accounting").click()
     popup.get_by_label("Username").fill("user_good")
     popup.get_by_label("Password").fill("pass_good")
+    _assert_fits(popup)
     popup.get_by_role("button", name="Sign in").click()
 
     token_output = page.locator("#public-token")
     token_output.filter(has_text="public-sandbox-").wait_for(timeout=10_000)
     public_token = token_output.text_content()
+    if not popup.is_closed():
+        popup.wait_for_event("close", timeout=10_000)
 
     api = api_client(basic_auth(sandbox_key.client_id, secret))
     exchanged = api.post(
@@ -190,7 +194,7 @@ def test_the_sdk_receives_a_public_token_that_reads_the_books(
     assert len(accounts.json()["accounts"]) > 5
 
 
-def test_bad_sandbox_credentials_are_answered_in_the_popup(
+def test_bad_credentials_typed_with_the_keyboard_are_answered_inline(
     browser, live_server, fintech_origin, lender
 ):
     sandbox_key, _secret = lender[1][Environment.SANDBOX]
@@ -198,10 +202,13 @@ def test_bad_sandbox_credentials_are_answered_in_the_popup(
     page, popup = _open_link(
         browser, fintech_origin, live_server, sandbox_key.public_key, "xero"
     )
-    popup.get_by_role("button", name="Continue").click()
-    popup.get_by_label("Username").fill("user_bad")
-    popup.get_by_label("Password").fill("whatever")
-    popup.get_by_role("button", name="Sign in").click()
+    popup.keyboard.press("Enter")  # Continue has the focus
+    popup.get_by_role("heading", name="Sign in to Xero").wait_for()
+    popup.keyboard.press("Tab")
+    popup.keyboard.type("user_bad")
+    popup.keyboard.press("Tab")
+    popup.keyboard.type("whatever")
+    popup.keyboard.press("Enter")
 
     assert (
         popup.get_by_role("alert")

@@ -41,5 +41,7 @@
   } else if (posted) {
     var hint = document.querySelector("[data-link-close-hint]");
     if (hint) hint.textContent = "Done. This window will close.";
+    // Long enough to read "Connected"; the SDK only closes it on EXIT.
+    window.setTimeout(function () { window.close(); }, 1500);
   }
 })();
