@@ -15,10 +15,12 @@ when a destination keeps failing for WEBHOOK_DISABLE_AFTER.
 import email.utils
 import logging
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django import db
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -39,6 +41,8 @@ BATCHES_PER_TASK = 10
 # Extra lease time beyond the request deadline, for recording the outcome.
 LEASE_MARGIN = timedelta(seconds=30)
 RETRY_JITTER = 0.1
+# Outcomes are written at least this often (seconds) while a batch is out.
+FLUSH_EVERY = 0.5
 ERROR_LENGTH = 300
 OPEN = (MessageStatus.PENDING, MessageStatus.RETRYING)
 GONE = 410
@@ -85,10 +89,16 @@ def deliver_due(limit=BATCH_SIZE):
     if not jobs:
         return 0
     workers = min(settings.WEBHOOK_CONCURRENCY, len(jobs))
+    finished = []
+    flushed_at = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending = {pool.submit(send, job): job for job in jobs}
         for done in as_completed(pending):
-            record(pending[done], done.result())
+            finished.append((pending[done], done.result()))
+            if time.monotonic() - flushed_at > FLUSH_EVERY:
+                record_all(finished)
+                finished, flushed_at = [], time.monotonic()
+    record_all(finished)
     return len(jobs)
 
 
@@ -108,7 +118,9 @@ def claim_due(limit=BATCH_SIZE):
         )
         claimable = [message for message in due if _ready(message, now)]
         _mark_interrupted(claimable)
-        jobs = [_claim(message, now) for message in claimable]
+        _lease(claimable, now)
+        secrets = _ClientSecrets()
+        jobs = [_job(message, now, secrets) for message in claimable]
         Attempt.objects.bulk_create(job.attempt for job in jobs)
     return jobs
 
@@ -124,15 +136,24 @@ def send(job):
 
 def record(job, reply):
     """Store an attempt's outcome and decide the message's next step."""
+    record_all([(job, reply)])
+
+
+def record_all(outcomes):
+    """Record (job, reply) pairs in one transaction, a few queries in all."""
+    if not outcomes:
+        return
     now = timezone.now()
-    message = job.message
     with transaction.atomic():
-        _finish_attempt(job.attempt, reply)
-        _settle(message, reply, now)
-        message.save(update_fields=_MESSAGE_FIELDS)
-        if not message.is_test:
-            _update_destination(message.destination, reply, now)
-    _log_outcome(message, reply)
+        for job, reply in outcomes:
+            _finish_attempt(job.attempt, reply)
+            _settle(job.message, reply, now)
+        update_rows([job.attempt for job, _ in outcomes], _ATTEMPT_FIELDS)
+        update_rows([job.message for job, _ in outcomes], _MESSAGE_FIELDS)
+        for destination, replies in _by_destination(outcomes).items():
+            _update_destination(destination, replies, now)
+    for job, reply in outcomes:
+        _log_outcome(job.message, reply)
 
 
 # Claiming.
@@ -168,14 +189,23 @@ def _mark_interrupted(messages):
         ).update(error=INTERRUPTED)
 
 
-def _claim(message, now):
-    message.attempt_count += 1
-    message.lease_until = now + _deadline() + LEASE_MARGIN
-    message.last_attempt_at = now
-    message.save(update_fields=["attempt_count", "lease_until", "last_attempt_at"])
+def _lease(messages, now):
+    """One UPDATE for the batch: count the attempt and hold the messages."""
+    lease_until = now + _deadline() + LEASE_MARGIN
+    Message.objects.filter(pk__in=[m.pk for m in messages]).update(
+        attempt_count=F("attempt_count") + 1,
+        lease_until=lease_until,
+        last_attempt_at=now,
+    )
+    for message in messages:
+        message.attempt_count += 1
+        message.lease_until = lease_until
+        message.last_attempt_at = now
 
+
+def _job(message, now, secrets):
     body = events.body(message.event)
-    headers = _headers(message, body, now)
+    headers = _headers(message, body, now, secrets)
     attempt = Attempt(
         message=message,
         number=message.attempt_count,
@@ -185,28 +215,40 @@ def _claim(message, now):
     return Job(message, attempt, message.destination.url, body, headers)
 
 
-def _headers(message, body, now):
+def _headers(message, body, now, secrets):
     signed = signing.headers(
         message_id=message.event_id,
         body=body,
         destination=message.destination,
-        client_secret=_client_secret(message.destination),
+        client_secret=secrets.get(message.destination),
         now=now,
     )
     fixed = {"Content-Type": "application/json", "User-Agent": http.USER_AGENT}
     return {**fixed, **signed}
 
 
-def _client_secret(destination):
+class _ClientSecrets:
+    """Each environment's API client secret, looked up once per batch."""
+
+    def __init__(self):
+        self._found = {}
+
+    def get(self, destination):
+        key = (destination.organisation_id, destination.environment)
+        if key not in self._found:
+            self._found[key] = _client_secret(*key)
+        return self._found[key]
+
+
+def _client_secret(organisation_id, environment):
     key = ApiKey.objects.filter(
-        organisation_id=destination.organisation_id,
-        environment=destination.environment,
+        organisation_id=organisation_id, environment=environment
     ).first()
     if key is None:
         log.warning(
             "No API key for organisation %s %s: X-Rutter-Signature left out",
-            destination.organisation_id,
-            destination.environment,
+            organisation_id,
+            environment,
         )
         return None
     return key.secret()
@@ -227,21 +269,21 @@ _MESSAGE_FIELDS = [
 ]
 
 
+_ATTEMPT_FIELDS = [
+    "duration_ms",
+    "status_code",
+    "response_headers",
+    "response_excerpt",
+    "error",
+]
+
+
 def _finish_attempt(attempt, reply):
     attempt.duration_ms = reply.duration_ms
     attempt.status_code = reply.status_code
     attempt.response_headers = reply.headers
     attempt.response_excerpt = reply.body.decode("utf-8", errors="replace")
     attempt.error = reply.error
-    attempt.save(
-        update_fields=[
-            "duration_ms",
-            "status_code",
-            "response_headers",
-            "response_excerpt",
-            "error",
-        ]
-    )
 
 
 def _settle(message, reply, now):
@@ -323,20 +365,70 @@ def _jitter(delay):
     return delay * (1 + random.uniform(0, RETRY_JITTER))
 
 
-def _update_destination(destination, reply, now):
+def update_rows(rows, field_names):
+    """Save these fields of many rows of one model in a single UPDATE.
+
+    Django's bulk_update builds a CASE per field and row, which costs more
+    CPU than the delivery itself; UPDATE ... FROM (VALUES ...) does not.
+    Works on PostgreSQL and SQLite (3.33+).
+    """
+    if not rows:
+        return
+    model = type(rows[0])
+    fields = [model._meta.get_field(name) for name in field_names]
+    primary_key = model._meta.pk
+    columns = [primary_key, *fields]
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    values = [
+        field.get_db_prep_save(getattr(row, field.attname), db.connection)
+        for row in rows
+        for field in columns
+    ]
+    sets = ", ".join(
+        f"{_quote(field.column)} = CAST(v.column{number} AS "
+        f"{field.cast_db_type(db.connection)})"
+        for number, field in enumerate(fields, start=2)
+    )
+    table = _quote(model._meta.db_table)
+    key = f"CAST(v.column1 AS {primary_key.cast_db_type(db.connection)})"
+    sql = (
+        f"UPDATE {table} SET {sets} "
+        f"FROM (VALUES {', '.join([placeholders] * len(rows))}) AS v "
+        f"WHERE {table}.{_quote(primary_key.column)} = {key}"
+    )
+    with db.connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def _quote(name):
+    return db.connection.ops.quote_name(name)
+
+
+def _by_destination(outcomes):
+    """Each destination's replies in the order they came, test events left out."""
+    replies = {}
+    for job, reply in outcomes:
+        if not job.message.is_test:
+            replies.setdefault(job.message.destination, []).append(reply)
+    return replies
+
+
+def _update_destination(destination, replies, now):
+    """Keep the destination's health fields; the latest reply sets most of them."""
+    latest = replies[-1]
     rows = Destination.objects.filter(pk=destination.pk)
     health = {
         "last_attempt_at": now,
-        "last_status_code": reply.status_code,
-        "last_error": "" if reply.succeeded else _problem(reply)[:ERROR_LENGTH],
+        "last_status_code": latest.status_code,
+        "last_error": "" if latest.succeeded else _problem(latest)[:ERROR_LENGTH],
     }
-    if reply.succeeded:
-        rows.update(
-            **health, last_success_at=now, failing_since=None, paused_until=None
-        )
+    if any(reply.succeeded for reply in replies):
+        health["last_success_at"] = now
+    if latest.succeeded:
+        rows.update(**health, failing_since=None, paused_until=None)
         return
 
-    pause = _pause(reply, now)
+    pause = _pause(latest, now)
     if pause:
         health["paused_until"] = pause
     rows.update(
@@ -345,11 +437,12 @@ def _update_destination(destination, reply, now):
         failing_since=Coalesce(F("failing_since"), Value(now)),
     )
     destination.refresh_from_db()
-    if reply.status_code == GONE:
+    gone = [reply for reply in replies if reply.status_code == GONE]
+    if gone:
         when = f"{now:%Y-%m-%d %H:%M} UTC"
         disable(destination, f"The receiver answered 410 Gone on {when}.")
     elif now - destination.failing_since >= _disable_after():
-        disable(destination, _failing_reason(destination, reply))
+        disable(destination, _failing_reason(destination, latest))
 
 
 def _pause(reply, now):
