@@ -37,6 +37,8 @@ class LinkFlow:
     nonce: str = ""
     redirect_url: str = ""
     reauth_connection_id: str | None = None
+    # Set when the connection being authorised already has its platform.
+    platform_locked: bool = False
     consented: bool = False
     started_at: float = field(default_factory=time.time)
     # Filled by complete_flow: what the success step shows and posts.

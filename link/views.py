@@ -10,7 +10,7 @@ from functools import wraps
 
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connections import services as connection_services
@@ -119,6 +119,7 @@ def connection_start(request, connection_id):
         request,
         scope,
         reauth_connection_id=str(connection.id),
+        platform_locked=bool(connection.platform),
         consented=reauth,
         **details,
     )
@@ -190,6 +191,8 @@ def _pick(request, flow):
         return HttpResponseBadRequest("Choose a platform.")
 
     platform = services.pickable(flow.scope, choice.cleaned_data["platform"])
+    if flow.platform_locked and platform and platform.code != flow.platform:
+        platform = None
     if platform is None:
         notice = "That platform is not available here. Choose another one."
         return _show_picker(request, flow, notice=notice, status=400)
@@ -224,9 +227,12 @@ def _matching(entries, query):
 
 
 def _unavailable_notice(code):
+    return f"{_platform_name(code)} is not available here. Choose another platform."
+
+
+def _platform_name(code):
     platform = catalog.get(code)
-    name = platform.name if platform else code
-    return f"{name} is not available here. Choose another platform."
+    return platform.name if platform else code
 
 
 @link_page
@@ -238,6 +244,9 @@ def sign_in(request, flow_id):
     if not flow.consented:
         return redirect("link:landing", flow_id=flow.flow_id)
     platform = services.pickable(flow.scope, flow.platform)
+    if platform is None and flow.platform_locked:
+        message = f"{_platform_name(flow.platform)} cannot be connected here now."
+        return _refused(request, message, status=409, scope=flow.scope)
     if platform is None:
         return redirect("link:picker", flow_id=flow.flow_id)
 
@@ -292,18 +301,10 @@ def _oauth_sign_in(request, flow, platform):
         "flow": flow,
         "platform": platform,
         "error": flows.take_error(request, flow),
-        "oauth_start_url": _oauth_start_url(flow),
+        "oauth_start_url": reverse("oauth:start", args=[flow.flow_id]),
         **_branding(flow.scope),
     }
     return render(request, "link/sign_in_oauth.html", context)
-
-
-def _oauth_start_url(flow):
-    try:
-        return reverse("oauth:start", args=[flow.flow_id])
-    except NoReverseMatch:
-        log.warning("OAuth sign-in is not installed; Link cannot offer it")
-        return None
 
 
 @link_page
@@ -313,20 +314,30 @@ def success(request, flow_id):
     if not flow.finished:
         return redirect("link:landing", flow_id=flow.flow_id)
 
-    back_url = None
-    if flow.redirect_url:
-        back_url = services.with_public_token(flow.redirect_url, flow.public_token)
+    public_token = _take_public_token(request, flow)
+    back_url = message = None
+    if public_token and flow.redirect_url:
+        back_url = services.with_public_token(flow.redirect_url, public_token)
         if not flow.origin:
             return redirect(back_url)
-    platform = catalog.get(flow.platform)
+    if public_token:
+        message = _message(flow, "SUCCESS", publicToken=public_token)
     context = {
         "flow": flow,
-        "platform": platform,
-        "message": _message(flow, "SUCCESS", publicToken=flow.public_token),
+        "platform": catalog.get(flow.platform),
+        "message": message,
         "back_url": back_url,
         **_branding(flow.scope),
     }
     return render(request, "link/success.html", context)
+
+
+def _take_public_token(request, flow):
+    """The flow's public token, handed out once and then forgotten."""
+    public_token, flow.public_token = flow.public_token, None
+    if public_token:
+        flows.save_flow(request, flow)
+    return public_token
 
 
 @link_page

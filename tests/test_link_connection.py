@@ -7,6 +7,7 @@ from accounts.services import api_key_create
 from connections.models import Connection
 from link import services
 from link.models import AwaitingLink, PublicToken
+from platforms.models import PlatformSetting
 from rutterdash import crypto
 from rutterdash.environments import Environment
 from tests.api_support import api_client, basic_auth
@@ -246,3 +247,37 @@ def test_a_connection_awaiting_link_cannot_be_synced(organisation, task_queue):
     assert response.status_code == 409
     assert response.json()["error_code"] == "CONNECTION_NOT_AUTHORISED"
     assert task_queue.results == []
+
+
+def test_reauthorisation_cannot_switch_to_another_platform(business, needing_reauth):
+    flow_id = flow_at(open_link_url(business, needing_reauth))
+
+    response = business.post(f"/link/{flow_id}/platforms/", {"platform": "SHOPIFY"})
+    sign_in_page = business.get(f"/link/{flow_id}/sign-in/")
+
+    assert response.status_code == 400
+    assert "Sign in to Xero" in sign_in_page.content.decode()
+
+
+def test_reauthorisation_of_a_platform_switched_off_is_refused(
+    business, needing_reauth, sandbox
+):
+    sandbox.stamp(PlatformSetting(platform="XERO", enabled=False)).save()
+
+    page = business.get(open_link_url(business, needing_reauth)["Location"])
+
+    assert page.status_code == 409
+    assert "Xero cannot be connected here now." in page.content.decode()
+    assert not PublicToken.objects.exists()
+
+
+def test_a_connection_created_for_a_platform_keeps_it(business, sandbox):
+    connection, _token = services.connection_await_link(sandbox, "SHOPIFY")
+    flow_id = flow_at(open_link_url(business, connection))
+    business.post(f"/link/{flow_id}/")
+
+    response = business.post(f"/link/{flow_id}/platforms/", {"platform": "XERO"})
+
+    assert response.status_code == 400
+    sign_in(business, flow_id)
+    assert Connection.objects.get().platform == "SHOPIFY"

@@ -460,3 +460,17 @@ def test_the_sdk_realtime_probe_gets_a_clean_not_found(client, db):
 
         assert response.status_code == 404
         assert response.json()["error_code"] == "NOT_FOUND"
+
+
+def test_the_public_token_is_handed_out_once(business, sandbox_key):
+    flow_id = at_sign_in(business, sandbox_key.public_key)
+    sign_in(business, flow_id)
+    first = business.get(f"/link/{flow_id}/done/")
+
+    again = business.get(f"/link/{flow_id}/done/")
+
+    message, _ = posted_message(first)
+    assert message["publicToken"].startswith("public-sandbox-")
+    assert again.status_code == 200
+    assert "link-message" not in again.content.decode()
+    assert message["publicToken"] not in again.content.decode()
