@@ -317,7 +317,8 @@ def provider_for(platform_code):
 
 def valid_shop(text):
     """The shop's myshopify.com domain from what a business typed, or ''."""
-    shop = text.strip().lower().removeprefix("https://").removesuffix("/")
+    shop = text.strip().lower().removesuffix("/")
+    shop = shop.removeprefix("https://").removeprefix("http://")
     if "." not in shop:
         shop = f"{shop}.myshopify.com"
     return shop if SHOPIFY_SHOP.fullmatch(shop) else ""
@@ -444,6 +445,11 @@ class TokenError(Exception):
             )
         if self.code == "unreachable":
             return f"{platform_name} could not be reached. Please try again soon."
+        if self.code == "unreadable_response":
+            return (
+                f"{platform_name} sent an answer that could not be read. "
+                "Please try again in a moment."
+            )
         return (
             f"{platform_name} could not finish the sign-in ({self.code}). "
             "Please try again in a moment."

@@ -368,7 +368,7 @@ def test_an_oversized_token_answer_is_not_read(business, production, quickbooks)
     response = sign_in(business, flow)
 
     assert response["Location"] == sign_in_url(flow)
-    assert "unreadable_response" in reload_flow(business, flow).error
+    assert "sent an answer that could not be read" in reload_flow(business, flow).error
     assert not Connection.objects.exists()
 
 

@@ -131,6 +131,7 @@ def test_shopify_endpoints_are_on_the_shops_domain(settings):
         ("acme", "acme.myshopify.com"),
         ("Acme-Store.myshopify.com", "acme-store.myshopify.com"),
         ("https://acme.myshopify.com/", "acme.myshopify.com"),
+        ("http://acme.myshopify.com", "acme.myshopify.com"),
         ("  acme.myshopify.com ", "acme.myshopify.com"),
         ("acme.example.com", ""),
         ("127.0.0.1", ""),
