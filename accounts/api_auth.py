@@ -11,6 +11,7 @@ opens, all in the one statement that reads the key: three round trips
 become one, and every part still reads the current rows.
 """
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -189,7 +190,11 @@ def _admission(client_id, client_secret, token):
 
 def _admission_sql():
     # The count is bookkeeping: its commit need not wait for the disk.
-    unhurried = bookkeeping.can_be_unhurried()
+    return _admission_statement(bookkeeping.can_be_unhurried())
+
+
+@functools.cache
+def _admission_statement(unhurried):
     return _ADMISSION.format(
         key_table=_table(ApiKey),
         key_columns=_columns(ApiKey),
@@ -220,9 +225,13 @@ def _parse(row):
 
 
 def _instance(model, values):
-    fields = model._meta.concrete_fields
-    attnames = [field.attname for field in fields]
-    return model.from_db(db.alias, attnames, [next(values) for _ in fields])
+    attnames = _attnames(model)
+    return model.from_db(db.alias, attnames, [next(values) for _ in attnames])
+
+
+@functools.cache
+def _attnames(model):
+    return [field.attname for field in model._meta.concrete_fields]
 
 
 def _columns(model, alias=None):

@@ -17,8 +17,8 @@ from pathlib import Path
 from django.http import HttpResponse, JsonResponse
 from django.urls import path
 
-from connections import serializers
-from connections.api import _balances
+from connections import ledger, serializers
+from connections.api import balance
 from connections.models import Account, Connection
 from rutterdash.urls import urlpatterns as product_urlpatterns
 
@@ -33,12 +33,14 @@ def bare(request):
 def bare_db(request):
     token = request.GET["access_token"]
     connection = Connection.objects.with_access_token(token).get()
-    page = list(Account.objects.filter(connection=connection).order_by("pk")[:50])
-    balances = _balances(connection, page)
+    accounts = ledger.with_balances(Account.objects.filter(connection=connection))
+    page = list(accounts.order_by("pk")[:50])
+    for account in page:
+        account.connection = connection
     return JsonResponse(
         {
             "connection": serializers.connection_ref(connection),
-            "accounts": [serializers.account(a, balances.get(a.pk)) for a in page],
+            "accounts": [serializers.account(a, balance(a)) for a in page],
             "next_cursor": None,
         }
     )

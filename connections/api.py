@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.http import HttpResponse
 from ninja import Query, Router, Schema
 
-from connections import serializers, services
+from connections import ledger, serializers, services
 from connections.models import (
     Account,
     AccountCategory,
@@ -26,11 +26,9 @@ from connections.models import (
     Invoice,
     InvoicePayment,
     JournalEntry,
-    JournalLine,
     SyncStatus,
     Vendor,
 )
-from connections.money import MoneySum
 from connections.sync import sync_progress
 from link import services as link_services
 from platforms import catalog
@@ -199,15 +197,14 @@ JOURNAL_ENTRIES = Books(
 @accounting.get("/accounts", url_name="accounting_accounts")
 def account_list(request, query: Query[ListQuery]):
     connection = readable_connection(request, query)
-    accounts = Account.objects.filter(connection=connection)
+    accounts = ledger.with_balances(Account.objects.filter(connection=connection))
     page, next_cursor = paginate(accounts, query)
     for account in page:
         account.connection = connection
 
-    balances = _balances(connection, page)
     return {
         "connection": serializers.connection_ref(connection),
-        "accounts": [serializers.account(a, balances.get(a.pk)) for a in page],
+        "accounts": [serializers.account(a, balance(a)) for a in page],
         "next_cursor": next_cursor,
     }
 
@@ -215,13 +212,13 @@ def account_list(request, query: Query[ListQuery]):
 @accounting.get("/accounts/{object_id}", url_name="accounting_account")
 def account_fetch(request, object_id: str, query: Query[ConnectionQuery]):
     connection = readable_connection(request, query)
-    accounts = Account.objects.select_related("connection")
-    account = _one_of(accounts.filter(connection=connection), object_id)
+    accounts = ledger.with_balances(Account.objects.filter(connection=connection))
+    account = _one_of(accounts, object_id)
+    account.connection = connection
 
-    balance = _balances(connection, [account])[account.pk]
     return {
         "connection": serializers.connection_ref(connection),
-        "account": serializers.account(account, balance),
+        "account": serializers.account(account, balance(account)),
     }
 
 
@@ -391,15 +388,9 @@ def _one_of(rows, object_id):
         raise not_found(f"No {rows.model._meta.verbose_name} with this id.") from None
 
 
-def _balances(connection, accounts):
-    lines = JournalLine.objects.filter(connection=connection, account__in=accounts)
-    totals = lines.order_by().values("account_id").annotate(total=MoneySum("amount"))
-    by_account = {row["account_id"]: row["total"] for row in totals}
-    return {
-        account.pk: _on_normal_side(account, by_account.get(account.pk, 0))
-        for account in accounts
-    }
-
-
-def _on_normal_side(account, debit_total):
+def balance(account):
+    """An account read through ledger.with_balances: its normal-side balance."""
+    debit_total = account.debit_total
+    if debit_total is None:
+        return 0
     return -debit_total if account.category in CREDIT_NORMAL else debit_total

@@ -48,6 +48,8 @@ OUT_OF_RANGE = f"must be between {EARLIEST_DAY} and {LATEST_DAY}."
 
 def within_book_dates(day):
     return EARLIEST_DAY <= day <= LATEST_DAY
+
+
 MONEY_FIELD = DecimalField(**MONEY)
 
 # Categories whose balances are debits in their natural state; all others
@@ -349,6 +351,21 @@ def next_month(day):
 
 
 # Queries.
+
+
+def with_balances(accounts):
+    """Accounts annotated with ``debit_total``, the sum of all their lines.
+
+    None for an account without lines. A correlated sum rather than a
+    second grouped query: a page of accounts and their balances come back
+    in one statement.
+    """
+    lines = JournalLine.objects.filter(
+        connection_id=OuterRef("connection_id"), account_id=OuterRef("pk")
+    )
+    total = lines.order_by().values("account_id").annotate(total=MoneySum("amount"))
+    debit_total = Subquery(total.values("total"), output_field=MONEY_FIELD)
+    return accounts.annotate(debit_total=debit_total)
 
 
 def _accounts(connection):
