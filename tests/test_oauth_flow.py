@@ -596,3 +596,32 @@ def test_start_after_connecting_shows_the_success_step(
 
     assert response["Location"] == success_url(flow)
     assert len(quickbooks.authorize_requests) == 1
+
+
+def test_no_code_token_or_secret_reaches_the_logs(
+    business, production, quickbooks, task_queue, caplog
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+
+    back = consent(start(business, flow)["Location"])  # the browser's part
+    caplog.clear()
+
+    with caplog.at_level(logging.DEBUG):
+        business.get(back)
+        oauth.refresh_grant(PlatformGrant.objects.get())
+
+    secrets = [
+        query_of(back)["code"],
+        quickbooks.client_secret,
+        *quickbooks.issued_access_tokens,
+        *(
+            request["form"].get("refresh_token")
+            for request in quickbooks.token_requests[1:]
+        ),
+        PlatformGrant.objects.get().refresh_token(),
+    ]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Stored QUICKBOOKS grant" in logged
+    assert "Refreshed the QUICKBOOKS grant" in logged
+    for secret in secrets:
+        assert secret not in logged
