@@ -15,6 +15,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 
 from accounts.models import Organisation
+from link.headers import with_link_headers
 from rutterdash.scoping import Scope
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def complete_flow(request, flow, platform_code, store_name, on_connected=None):
     flow.public_token = public_token
     flow.error = ""
     save_flow(request, flow)
-    return redirect("link:success", flow_id=flow.flow_id)
+    return with_link_headers(redirect("link:success", flow_id=flow.flow_id))
 
 
 def fail_flow(request, flow, message):
@@ -132,7 +133,7 @@ def fail_flow(request, flow, message):
     flow.error = message
     save_flow(request, flow)
     log.debug("Link flow %s: sign-in refused: %s", flow.flow_id, message)
-    return redirect("link:sign_in", flow_id=flow.flow_id)
+    return with_link_headers(redirect("link:sign_in", flow_id=flow.flow_id))
 
 
 def take_error(request, flow):

@@ -18,25 +18,12 @@ from connections.models import Connection
 from link import flow as flows
 from link import forms, services
 from link.flow import load_flow
+from link.headers import with_link_headers
 from platforms import catalog
 from rutterdash.api_errors import INVALID_REQUEST, ApiError
 from rutterdash.scoping import Scope
 
 log = logging.getLogger(__name__)
-
-# Link runs in a popup or a tab of its own, never in a frame; scripts and
-# styles come only from our static files.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
 
 
 def link_page(view):
@@ -44,15 +31,7 @@ def link_page(view):
 
     @wraps(view)
     def page(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response["X-Frame-Options"] = "DENY"
-        response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "same-origin"
-        # The popup must keep window.opener to post its result to the
-        # fintech's page, which same-origin (Django's default) would cut.
-        response["Cross-Origin-Opener-Policy"] = "unsafe-none"
-        return response
+        return with_link_headers(view(request, *args, **kwargs))
 
     return page
 

@@ -27,6 +27,8 @@ from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
 from tests.api_support import api_client, basic_auth
 from tests.factories import OrganisationFactory
+from tests.fake_oauth_provider import FakeProvider
+from tests.oauth_support import connect_platform
 from tests.openapi import assert_matches_schema
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -276,3 +278,32 @@ def test_an_allowed_production_origin_opens_link(
 def _assert_fits(popup):
     width = popup.evaluate("document.documentElement.scrollWidth")
     assert width <= popup.viewport_size["width"]
+
+
+@pytest.fixture
+def provider():
+    fake = FakeProvider().start()
+    yield fake
+    fake.stop()
+
+
+def test_production_oauth_in_the_popup_still_reaches_the_sdk(
+    browser, live_server, fintech_origin, lender, provider, settings
+):
+    settings.SITE_URL = live_server.url
+    organisation, keys = lender
+    production_key, _secret = keys[Environment.PRODUCTION]
+    production = Scope(organisation, Environment.PRODUCTION)
+    production.stamp(LinkSettings(allowed_origins=[fintech_origin])).save()
+    connect_platform(settings, provider, production, "QUICKBOOKS")
+
+    page, popup = _open_link(
+        browser, fintech_origin, live_server, production_key.public_key, "quickbooks"
+    )
+    popup.get_by_role("button", name="Continue", exact=True).click()
+    popup.get_by_role("button", name="Continue to QuickBooks Online").click()
+
+    token_output = page.locator("#public-token")
+    token_output.filter(has_text="public-production-").wait_for(timeout=10_000)
+    connection = production.all(Connection).get()
+    assert connection.platform == "QUICKBOOKS"

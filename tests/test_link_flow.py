@@ -474,3 +474,14 @@ def test_the_public_token_is_handed_out_once(business, sandbox_key):
     assert again.status_code == 200
     assert "link-message" not in again.content.decode()
     assert message["publicToken"] not in again.content.decode()
+
+
+def test_the_step_after_signing_in_keeps_the_opener_too(business, sandbox_key):
+    flow_id = at_sign_in(business, sandbox_key.public_key)
+
+    response = sign_in(business, flow_id, username="user_bad")
+    connected = sign_in(business, flow_id)
+
+    assert response.status_code == 400
+    assert connected["Cross-Origin-Opener-Policy"] == "unsafe-none"
+    assert "frame-ancestors 'none'" in connected["Content-Security-Policy"]
