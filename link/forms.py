@@ -1,5 +1,6 @@
 from django import forms
 
+from customize.origins import InvalidOrigin, parse_origin
 from link import services
 
 NONCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -19,10 +20,10 @@ class LinkStartForm(forms.Form):
         origin = self.cleaned_data["origin"]
         if not origin:
             return ""
-        normal = services.web_origin(origin)
-        if normal is None:
-            raise forms.ValidationError("The origin is not an http(s) web origin.")
-        return normal
+        try:
+            return parse_origin(origin)
+        except InvalidOrigin as problem:
+            raise forms.ValidationError(str(problem)) from None
 
     def clean_platform(self):
         return services.platform_code(self.cleaned_data["platform"])

@@ -48,24 +48,6 @@ def platform_code(requested):
     return ""
 
 
-def web_origin(value):
-    """``value`` as a bare http(s) origin ("https://app.example.com"), or None."""
-    if not value or len(value) > MAX_URL_LENGTH:
-        return None
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 (raises on a malformed port)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return None
-    if parts.username or parts.password:
-        return None
-    return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
 def checked_redirect_url(value):
     """An absolute http(s) URL to send the business back to, or None."""
     if not value or len(value) > MAX_URL_LENGTH:
