@@ -401,3 +401,33 @@ def test_resend_starts_a_new_cycle_with_the_same_event_id(
     assert message.status == MessageStatus.SUCCEEDED
     assert (message.attempt_count, message.cycle_start) == (3, 2)
     assert [r.headers["webhook-id"] for r in receiver.requests] == [event.id] * 3
+
+
+def test_a_failing_destination_gets_only_a_few_messages_a_batch(
+    sandbox, destination, receiver, queued
+):
+    failing = timezone.now() - timedelta(minutes=5)
+    Destination.objects.filter(pk=destination.pk).update(failing_since=failing)
+    for _ in range(5):
+        record_event(sandbox)
+
+    assert deliver() == delivery.FAILING_SHARE == 2
+
+    assert len(receiver.requests) == 2
+    assert Message.objects.filter(status=MessageStatus.PENDING).count() == 3
+    destination.refresh_from_db()
+    assert destination.failing_since is None  # it answered: full speed again
+
+
+def test_queries_grow_with_batches_not_with_messages(
+    sandbox, destination, receiver, queued, django_assert_max_num_queries
+):
+    for _ in range(60):
+        record_event(sandbox)
+
+    # Five to claim, then five per group of outcomes (one every 0.5 s at
+    # most); a query or more per message would be 300.
+    with django_assert_max_num_queries(30):
+        assert deliver() == 60
+
+    assert Message.objects.filter(status=MessageStatus.SUCCEEDED).count() == 60

@@ -14,9 +14,10 @@ when a destination keeps failing for WEBHOOK_DISABLE_AFTER.
 
 import email.utils
 import logging
+import math
 import random
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -41,6 +42,7 @@ BATCHES_PER_TASK = 10
 # Extra lease time beyond the request deadline, for recording the outcome.
 LEASE_MARGIN = timedelta(seconds=30)
 RETRY_JITTER = 0.1
+FAILING_SHARE = 2
 # Outcomes are written at least this often (seconds) while a batch is out.
 FLUSH_EVERY = 0.5
 ERROR_LENGTH = 300
@@ -72,34 +74,60 @@ def schedule(message=None, run_after=None):
 
 
 def deliver_all_due():
-    """Deliver due messages batch after batch; returns how many were sent."""
-    sent = 0
-    for _ in range(BATCHES_PER_TASK):
-        batch = deliver_due()
-        sent += batch
-        if batch < BATCH_SIZE:
-            return sent
-    schedule()
-    return sent
+    """Deliver due messages batch after batch; returns how many were claimed.
+
+    The next batch is claimed while the previous one is on the wire, so
+    database work and requests overlap.
+    """
+    claimed = 0
+    with _Flight() as flight:
+        for _ in range(BATCHES_PER_TASK):
+            jobs = claim_due()
+            flight.launch(jobs)
+            claimed += len(jobs)
+            if len(jobs) < BATCH_SIZE:
+                break
+            flight.record_until_at_most(len(jobs))
+        else:
+            schedule()  # more may be due: a fresh task lets other work in
+    return claimed
 
 
 def deliver_due(limit=BATCH_SIZE):
     """Claim up to `limit` due messages, send them concurrently, record outcomes."""
     jobs = claim_due(limit)
-    if not jobs:
-        return 0
-    workers = min(settings.WEBHOOK_CONCURRENCY, len(jobs))
-    finished = []
-    flushed_at = time.monotonic()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = {pool.submit(send, job): job for job in jobs}
-        for done in as_completed(pending):
-            finished.append((pending[done], done.result()))
-            if time.monotonic() - flushed_at > FLUSH_EVERY:
-                record_all(finished)
-                finished, flushed_at = [], time.monotonic()
-    record_all(finished)
+    with _Flight() as flight:
+        flight.launch(jobs)
     return len(jobs)
+
+
+class _Flight:
+    """Requests on the wire in a thread pool; outcomes recorded in this thread."""
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(max_workers=settings.WEBHOOK_CONCURRENCY)
+        self.pending = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if exc[0] is None:
+                self.record_until_at_most(0)
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def launch(self, jobs):
+        for job in jobs:
+            self.pending[self.pool.submit(send, job)] = job
+
+    def record_until_at_most(self, count):
+        """Record outcomes as they arrive until at most `count` are pending."""
+        while len(self.pending) > count:
+            # Outcomes are written in groups, at most FLUSH_EVERY apart.
+            done, _ = wait(self.pending, timeout=FLUSH_EVERY)
+            record_all([(self.pending.pop(f), f.result()) for f in done])
 
 
 def has_due():
@@ -116,10 +144,10 @@ def claim_due(limit=BATCH_SIZE):
             .select_related("event", "destination")
             .order_by("next_attempt_at")[:limit]
         )
-        claimable = [message for message in due if _ready(message, now)]
+        claimable = _throttle([message for message in due if _ready(message, now)])
         _mark_interrupted(claimable)
         _lease(claimable, now)
-        secrets = _ClientSecrets()
+        secrets = _Secrets(now)
         jobs = [_job(message, now, secrets) for message in claimable]
         Attempt.objects.bulk_create(job.attempt for job in jobs)
     return jobs
@@ -181,6 +209,23 @@ def _ready(message, now):
     return True
 
 
+def _throttle(messages):
+    """A failing destination gets FAILING_SHARE messages a batch, not every thread.
+
+    The rest stay due for a later batch; a receiver that answers again gets
+    its backlog at full speed once a delivery succeeds.
+    """
+    taken = Counter()
+    kept = []
+    for message in messages:
+        destination = message.destination
+        if destination.failing_since and taken[destination.pk] >= FAILING_SHARE:
+            continue
+        taken[destination.pk] += 1
+        kept.append(message)
+    return kept
+
+
 def _mark_interrupted(messages):
     leased_before = [m.pk for m in messages if m.lease_until is not None]
     if leased_before:
@@ -190,8 +235,13 @@ def _mark_interrupted(messages):
 
 
 def _lease(messages, now):
-    """One UPDATE for the batch: count the attempt and hold the messages."""
-    lease_until = now + _deadline() + LEASE_MARGIN
+    """One UPDATE for the batch: count the attempt and hold the messages.
+
+    The lease outlasts the worst case: this batch and the one before it
+    queued behind each other, every request using its whole deadline.
+    """
+    rounds = 2 * math.ceil(BATCH_SIZE / settings.WEBHOOK_CONCURRENCY)
+    lease_until = now + _deadline() * rounds + LEASE_MARGIN
     Message.objects.filter(pk__in=[m.pk for m in messages]).update(
         attempt_count=F("attempt_count") + 1,
         lease_until=lease_until,
@@ -216,28 +266,37 @@ def _job(message, now, secrets):
 
 
 def _headers(message, body, now, secrets):
+    destination = message.destination
     signed = signing.headers(
         message_id=message.event_id,
         body=body,
-        destination=message.destination,
-        client_secret=secrets.get(message.destination),
+        secrets=secrets.destination(destination),
+        client_secret=secrets.client(destination),
         now=now,
     )
     fixed = {"Content-Type": "application/json", "User-Agent": http.USER_AGENT}
     return {**fixed, **signed}
 
 
-class _ClientSecrets:
-    """Each environment's API client secret, looked up once per batch."""
+class _Secrets:
+    """Signing secrets, looked up and decrypted once per batch."""
 
-    def __init__(self):
-        self._found = {}
+    def __init__(self, now):
+        self.now = now
+        self._clients = {}
+        self._destinations = {}
 
-    def get(self, destination):
+    def client(self, destination):
         key = (destination.organisation_id, destination.environment)
-        if key not in self._found:
-            self._found[key] = _client_secret(*key)
-        return self._found[key]
+        if key not in self._clients:
+            self._clients[key] = _client_secret(*key)
+        return self._clients[key]
+
+    def destination(self, destination):
+        if destination.pk not in self._destinations:
+            found = signing.signing_secrets(destination, self.now)
+            self._destinations[destination.pk] = found
+        return self._destinations[destination.pk]
 
 
 def _client_secret(organisation_id, environment):

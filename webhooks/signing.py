@@ -54,13 +54,16 @@ def signing_secrets(destination, now=None):
     return current
 
 
-def headers(*, message_id, body, destination, client_secret, now=None):
-    """Signature headers for one attempt; the timestamp is the attempt's own."""
+def headers(*, message_id, body, secrets, client_secret, now=None):
+    """Signature headers for one attempt; the timestamp is the attempt's own.
+
+    `secrets` are the destination's (signing_secrets), each giving one
+    Standard Webhooks signature.
+    """
     now = now or timezone.now()
     timestamp = str(int(now.timestamp()))
     signatures = [
-        standard_signature(secret, message_id, timestamp, body)
-        for secret in signing_secrets(destination, now)
+        standard_signature(secret, message_id, timestamp, body) for secret in secrets
     ]
     signed = {
         "webhook-id": message_id,
