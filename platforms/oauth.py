@@ -9,6 +9,7 @@ comes back is exchanged here, server to server, for the tokens kept in a
 """
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -526,16 +527,23 @@ def _post(url, auth, body):
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     limit = settings.OAUTH_HTTP_TIMEOUT
     deadline = time.monotonic() + limit
-    with httpx.Client(timeout=httpx.Timeout(limit), follow_redirects=False) as client:
-        with client.stream("POST", url, auth=auth, headers=headers, **body) as reply:
-            content = bytearray()
-            for chunk in reply.iter_bytes():
-                content += chunk
-                if len(content) > MAX_RESPONSE_BYTES:
-                    raise TokenError("unreadable_response", "answer too large")
-                if time.monotonic() > deadline:
-                    raise TokenError("timeout")
-            return reply.status_code, bytes(content)
+    options = {"auth": auth, "headers": headers, "timeout": limit, **body}
+    with _client().stream("POST", url, **options) as reply:
+        content = bytearray()
+        for chunk in reply.iter_bytes():
+            content += chunk
+            if len(content) > MAX_RESPONSE_BYTES:
+                raise TokenError("unreadable_response", "answer too large")
+            if time.monotonic() > deadline:
+                raise TokenError("timeout")
+        return reply.status_code, bytes(content)
+
+
+@functools.cache
+def _client():
+    # One client per process: building one loads the CA bundle (tens of
+    # milliseconds), and its pool keeps connections to providers warm.
+    return httpx.Client(follow_redirects=False)
 
 
 def _parse(content):
