@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from connections import services as connection_services
 from connections.models import ENTITIES, Connection, EntitySync
+from customize import services as customize_services
 from link.models import AwaitingLink, PublicToken
 from platforms import catalog
 from rutterdash import crypto
@@ -78,8 +79,6 @@ def with_public_token(redirect_url, public_token):
 
 
 def origin_allowed(scope, origin):
-    from customize import services as customize_services
-
     return customize_services.origin_allowed(scope, origin)
 
 
@@ -92,8 +91,6 @@ class PickerEntry:
 
 def picker_entries(scope):
     """The platforms Link lists for this scope, each marked available or not."""
-    from customize import services as customize_services
-
     entries = []
     for state in customize_services.link_platforms(scope):
         reason = _unavailable_reason(scope, state)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from connections import services as connection_services
 from connections.models import Connection
+from customize import services as customize_services
 from link import flow as flows
 from link import forms, services
 from link.flow import load_flow
@@ -42,10 +43,8 @@ def _refused(request, message, status=403, scope=None):
 
 
 def _branding(scope):
-    if scope is None or scope.organisation is None:
+    if scope is None:
         return {"title": "", "logo_url": None}
-    from customize import services as customize_services
-
     return {
         "title": customize_services.landing_title(scope),
         "logo_url": customize_services.logo_url(scope),
@@ -91,20 +90,24 @@ def connection_start(request, connection_id):
     if refusal:
         return _refused(request, refusal, scope=scope)
 
-    details = dict(start.cleaned_data)
+    flow = _connection_flow(request, scope, connection, start.cleaned_data)
+    # Consent was given when the connection was first authorised.
+    if flow.consented:
+        return redirect("link:sign_in", flow_id=flow.flow_id)
+    return redirect("link:landing", flow_id=flow.flow_id)
+
+
+def _connection_flow(request, scope, connection, details):
+    details = dict(details)
     details["platform"] = connection.platform or details["platform"]
-    reauth = not services.awaiting_link(connection)
-    flow = flows.start_flow(
+    return flows.start_flow(
         request,
         scope,
         reauth_connection_id=str(connection.id),
         platform_locked=bool(connection.platform),
-        consented=reauth,
+        consented=not services.awaiting_link(connection),
         **details,
     )
-    if reauth:
-        return redirect("link:sign_in", flow_id=flow.flow_id)
-    return redirect("link:landing", flow_id=flow.flow_id)
 
 
 DISABLED = (
