@@ -190,8 +190,9 @@ def _show_picker(request, flow, notice="", status=200):
     entries = services.picker_entries(flow.scope)
     matching = _matching(entries, query)
 
-    if flow.platform and not notice:
-        notice = _unavailable_notice(flow.platform)
+    chosen = flow.platform
+    if chosen and not notice and not services.pickable(flow.scope, chosen):
+        notice = _unavailable_notice(chosen)
     context = {
         "flow": flow,
         "search": search,

@@ -485,3 +485,16 @@ def test_the_step_after_signing_in_keeps_the_opener_too(business, sandbox_key):
     assert response.status_code == 400
     assert connected["Cross-Origin-Opener-Policy"] == "unsafe-none"
     assert "frame-ancestors 'none'" in connected["Content-Security-Policy"]
+
+
+def test_going_back_to_the_picker_to_choose_again_shows_no_warning(
+    business, sandbox_key, sandbox
+):
+    flow_id = at_sign_in(business, sandbox_key.public_key, platform="XERO")
+
+    picker = business.get(f"/link/{flow_id}/platforms/")
+    business.post(f"/link/{flow_id}/platforms/", {"platform": "SHOPIFY"})
+    sign_in(business, flow_id)
+
+    assert "not available" not in picker.content.decode()
+    assert sandbox.all(Connection).get().platform == "SHOPIFY"
