@@ -52,7 +52,7 @@ def start(request, flow_id):
     platform = catalog.get(flow.platform)
     credentials = oauth.credentials_for(flow.scope, platform.code)
     if credentials is None or not pickable(flow.scope, platform.code):
-        return fail_flow(request, flow, _not_available(platform))
+        return fail_flow(request, flow, _not_available(flow, platform))
 
     provider = oauth.provider_for(platform.code)
     shop = ""
@@ -104,15 +104,20 @@ def callback(request):
     if pending.expired:
         return fail_flow(request, flow, TOOK_TOO_LONG)
     if "error" in request.GET:
-        return fail_flow(request, flow, _refusal(platform, request.GET["error"]))
-    code = request.GET.get("code", "")
-    if not code:
+        refusal = _refusal(flow, platform, request.GET["error"])
+        return fail_flow(request, flow, refusal)
+    if not request.GET.get("code"):
         return fail_flow(request, flow, _no_code(platform))
+    return _exchange(request, flow, platform, pending)
 
+
+def _exchange(request, flow, platform, pending):
+    """Swap the callback's code for tokens and connect, or say why not."""
     credentials = oauth.credentials_for(flow.scope, platform.code)
     if credentials is None:
-        return fail_flow(request, flow, _not_available(platform))
+        return fail_flow(request, flow, _not_available(flow, platform))
     provider = oauth.provider_for(platform.code)
+    code = request.GET["code"]
     tenant_id = request.GET.get(provider.tenant_param, "")[:200]
     try:
         tokens = oauth.exchange_code(provider, credentials, code, pending, tenant_id)
@@ -123,7 +128,7 @@ def callback(request):
     if _other_tenant(flow, tokens):
         return fail_flow(request, flow, _other_tenant_message(platform))
     store_name = pending.shop or platform.name
-    save_grant = partial(_save_grant, tokens=tokens)
+    save_grant = partial(oauth.grant_save, tokens=tokens)
     return complete_flow(
         request, flow, platform.code, store_name, on_connected=save_grant
     )
@@ -147,10 +152,6 @@ def _branding(scope):
     return {"title": landing_title(scope), "logo_url": logo_url(scope)}
 
 
-def _save_grant(connection, tokens):
-    oauth.grant_save(connection, tokens)
-
-
 def _other_tenant(flow, tokens):
     """A re-authorisation that signed in to a different business."""
     if not flow.reauth_connection_id or not tokens.tenant_id:
@@ -171,16 +172,25 @@ def _log_exchange_failure(flow, platform, error):
     )
 
 
-def _not_available(platform):
-    return f"{platform.name} is not available here yet. Please choose another platform."
+def _not_available(flow, platform):
+    message = f"{platform.name} is not available here yet."
+    if flow.reauth_connection_id:
+        return message
+    return f"{message} Please choose another platform."
 
 
-def _refusal(platform, error):
+def _refusal(flow, platform, error):
     if error == "access_denied":
         return (
             f"You declined access on {platform.name}, so nothing was connected. "
             "To connect, sign in again and allow access."
         )
+    log.warning(
+        "%s ended the consent for Link flow %s with error %r",
+        platform.code,
+        flow.flow_id,
+        error[:60],
+    )
     return f"{platform.name} stopped the sign-in. Please try again."
 
 

@@ -625,3 +625,33 @@ def test_no_code_token_or_secret_reaches_the_logs(
     assert "Refreshed the QUICKBOOKS grant" in logged
     for secret in secrets:
         assert secret not in logged
+
+
+def test_another_consent_error_is_reported_and_logged(
+    business, production, quickbooks, caplog
+):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    state = query_of(start(business, flow)["Location"])["state"]
+
+    with caplog.at_level(logging.WARNING, logger="platforms.oauth_views"):
+        response = business.get(
+            reverse("oauth:callback"), {"state": state, "error": "invalid_scope"}
+        )
+
+    assert response["Location"] == sign_in_url(flow)
+    error = reload_flow(business, flow).error
+    assert error == "QuickBooks Online stopped the sign-in. Please try again."
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "'invalid_scope'" in warnings[0].getMessage()
+    assert not Connection.objects.exists()
+
+
+def test_a_callback_without_a_code_is_reported(business, production, quickbooks):
+    flow = open_flow(business, production, "QUICKBOOKS")
+    state = query_of(start(business, flow)["Location"])["state"]
+
+    response = business.get(reverse("oauth:callback"), {"state": state})
+
+    assert response["Location"] == sign_in_url(flow)
+    assert "did not complete the sign-in" in reload_flow(business, flow).error
+    assert quickbooks.token_requests == []
