@@ -16,7 +16,7 @@ from tests.webhooks_page_support import (  # noqa: F401 (autouse fixture)
     safe_addresses,
 )
 from webhooks import services
-from webhooks.models import Destination, Message
+from webhooks.models import Attempt, Destination, Message
 
 VALID = {
     "url": "https://hooks.example.com/rutter",
@@ -350,15 +350,20 @@ def test_enabling_clears_the_reason_and_the_failure_clock(
     assert destination.failing_since is None
 
 
-def test_an_admin_deletes_a_destination_and_its_history(admin_client, destination):
-    message_to(destination)
+def test_an_admin_deletes_a_destination_and_its_history(
+    admin_client, destination, sandbox
+):
+    attempt_on(message_to(destination), 500)
+    kept = destination_in(sandbox, "https://other.example.com/kept")
+    kept_attempt = attempt_on(message_to(kept), 200)
 
     response = admin_client.post(_url("delete", destination))
 
     assert response.status_code == 302
     assert response["Location"] == _url("index")
-    assert not Destination.objects.exists()
-    assert not Message.objects.exists()
+    assert list(Destination.objects.all()) == [kept]
+    assert list(Message.objects.all()) == [kept_attempt.message]
+    assert list(Attempt.objects.all()) == [kept_attempt]
 
 
 def test_a_developer_may_not_delete(developer_client, destination):

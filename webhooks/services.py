@@ -119,8 +119,20 @@ def _clear_failure(destination):
 
 
 def destination_delete(destination):
+    """Delete a destination with its messages and their attempts.
+
+    Django's cascade would load every message to find its attempts (4 s
+    for 33,000 messages); locking the messages, then one DELETE per table,
+    does the same in a fraction of that. The lock keeps the worker from
+    claiming one of them meanwhile.
+    """
+    messages = Message.objects.filter(destination=destination)
+    with transaction.atomic():
+        list(messages.select_for_update().values_list("pk", flat=True))
+        Attempt.objects.filter(message__destination=destination).delete()
+        messages._raw_delete(messages.db)
+        destination.delete()
     log.info("Webhook destination %s deleted", destination.pk)
-    destination.delete()
 
 
 def default_overlap():
