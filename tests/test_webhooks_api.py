@@ -336,3 +336,24 @@ def test_the_document_describes_the_configs_api(api):
 
     assert set(paths[CONFIGS]) == {"get", "post"}
     assert set(paths[CONFIGS + "/{webhook_id}"]) == {"patch", "delete"}
+
+
+def test_a_retried_create_with_the_same_idempotency_key_adds_one_config(api):
+    headers = {"Idempotency-Key": "create-hook-1"}
+    body = {"url": URL}
+
+    first = api.post(CONFIGS, body, content_type="application/json", headers=headers)
+    again = api.post(CONFIGS, body, content_type="application/json", headers=headers)
+
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert Destination.objects.count() == 1
+
+
+def test_a_config_created_through_the_api_shows_on_the_page(api, admin_client):
+    webhook_id = _post(api, {"url": URL}).json()["webhook"]["id"]
+
+    page = admin_client.get(f"/webhooks/destinations/{webhook_id}/")
+
+    assert page.status_code == 200
+    assert URL in page.content.decode()
