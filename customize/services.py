@@ -59,25 +59,30 @@ def origin_allowed(scope, origin):
     return normal in link_settings(scope).allowed_origins
 
 
-def link_settings_save(scope, *, show_title, title, hidden_platforms, allowed_origins):
+def link_settings_save(
+    scope, *, show_title, title, hidden_platforms, allowed_origins, logo_png=None
+):
+    """Store the scope's Link settings; a new logo replaces the old one."""
     settings = _settings_for_update(scope)
     settings.show_title = show_title
     settings.title = title
     settings.hidden_platforms = sorted(set(hidden_platforms))
     settings.allowed_origins = list(dict.fromkeys(allowed_origins))
+    if logo_png is not None:
+        _set_logo(settings, logo_png)
     settings.save()
     log.info(
-        "Saved Link settings for organisation %s (%s)",
+        "Saved Link settings for organisation %s (%s)%s",
         scope.organisation.pk,
         scope.environment,
+        " with a new logo" if logo_png is not None else "",
     )
     return settings
 
 
 def logo_store(scope, png):
     settings = _settings_for_update(scope)
-    settings.logo_png = png
-    settings.logo_updated = timezone.now()
+    _set_logo(settings, png)
     settings.save(update_fields=["logo_png", "logo_updated", "updated"])
     log.info(
         "Stored a %d-byte Link logo for organisation %s (%s)",
@@ -85,6 +90,11 @@ def logo_store(scope, png):
         scope.organisation.pk,
         scope.environment,
     )
+
+
+def _set_logo(settings, png):
+    settings.logo_png = png
+    settings.logo_updated = timezone.now()
 
 
 def logo_remove(scope):

@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import condition, require_GET, require_POST
+from django.views.decorators.http import condition, require_POST, require_safe
 
 from accounts.decorators import member_required
 from customize import logos, services
@@ -117,9 +117,8 @@ def _apply(scope, settings, form):
         title=data["title"],
         hidden_platforms=form.hidden_platforms(settings.hidden_platforms),
         allowed_origins=data.get("allowed_origins", settings.allowed_origins),
+        logo_png=data["logo"],
     )
-    if data["logo"]:
-        services.logo_store(scope, data["logo"])
 
 
 def _saved_message(scope, form):
@@ -150,7 +149,7 @@ def _logo_etag(request, public_key):
     return request.logo[1] if request.logo else None
 
 
-@require_GET
+@require_safe
 @condition(etag_func=_logo_etag)
 def logo(request, public_key):
     if request.logo is None:

@@ -8,12 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import member_required
 from platforms import catalog, forms, services
-
-
-def _oauth_redirect_uri():
-    from platforms.oauth import redirect_uri
-
-    return redirect_uri()
+from platforms.oauth import redirect_uri
 
 
 def _platform_or_404(code):
@@ -46,7 +41,7 @@ def index(request):
         "search": search,
         "query": query,
         "groups": [group for group in groups if group[1]],
-        "redirect_uri": _oauth_redirect_uri(),
+        "redirect_uri": redirect_uri(),
         "needing_credentials": len(needing),
         "environment_form": forms.ConfirmForm(scope=request.scope, auto_id=False),
     }
@@ -71,7 +66,7 @@ def _render_detail(request, state, form, status=200):
         "state": state,
         "form": form,
         "environment_form": forms.ConfirmForm(scope=request.scope, auto_id=False),
-        "redirect_uri": _oauth_redirect_uri(),
+        "redirect_uri": redirect_uri(),
     }
     return render(request, "platforms/detail.html", context, status=status)
 

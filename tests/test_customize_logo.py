@@ -324,3 +324,11 @@ def test_the_logo_belongs_to_one_environment(client, stored_logo, production):
     response = client.get(f"/customize/logo/{production_key.public_key}.png")
 
     assert response.status_code == 404
+
+
+def test_logo_answers_head_requests(client, stored_logo):
+    response = client.head(stored_logo)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response.content == b""
