@@ -150,6 +150,8 @@ def _open_link(browser, fintech_origin, live_server, public_key, platform=None):
         page.get_by_role("button", name="Connect your books").click()
     popup = opened.value
     popup.wait_for_load_state()
+    # The SDK asks for an 800 px window; a phone gives it the screen's width.
+    popup.set_viewport_size({"width": 360, "height": 740})
     return page, popup
 
 
