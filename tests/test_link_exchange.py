@@ -223,3 +223,16 @@ def test_concurrent_exchanges_of_one_token_succeed_once():
 
     assert sorted(outcomes) == [200, 400, 400, 400, 400, 400]
     assert Connection.objects.count() == 1
+
+
+def test_our_api_document_describes_the_exchange_as_rutter_does(client, db):
+    document = client.get("/versioned/openapi.json").json()
+
+    operation = document["paths"][EXCHANGE]["post"]
+
+    assert operation["operationId"] == "exchange-public-token"
+    success = operation["responses"]["200"]["content"]["application/json"]
+    assert success["schema"] == {"$ref": "#/components/schemas/ExchangeTokenResponse"}
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    body_name = body["$ref"].rsplit("/", 1)[1]
+    assert document["components"]["schemas"][body_name]["required"] == ["public_token"]
