@@ -304,16 +304,23 @@ def provider_for(platform_code):
     if provider is None:
         raise LookupError(f"{platform_code!r} does not sign in through OAuth.")
 
-    override = settings.OAUTH_PROVIDER_OVERRIDES.get(platform.code) or {}
-    unknown = set(override) - {f.name for f in fields(Provider)}
-    if unknown:
-        raise ImproperlyConfigured(
-            f"OAUTH_PROVIDER_OVERRIDES[{platform.code!r}] has unknown keys: "
-            + ", ".join(sorted(unknown))
-        )
+    overrides = settings.OAUTH_PROVIDER_OVERRIDES
+    _refuse_unknown("platform codes", overrides, PROVIDERS, "")
+    override = overrides.get(platform.code) or {}
+    names = {f.name for f in fields(Provider)}
+    _refuse_unknown("keys", override, names, f"[{platform.code!r}]")
     if "scopes" in override:
         override = {**override, "scopes": tuple(override["scopes"])}
     return replace(provider, **override)
+
+
+def _refuse_unknown(what, given, known, where):
+    unknown = set(given) - set(known)
+    if unknown:
+        listed = ", ".join(sorted(unknown))
+        raise ImproperlyConfigured(
+            f"OAUTH_PROVIDER_OVERRIDES{where} has unknown {what}: {listed}"
+        )
 
 
 def valid_shop(text):

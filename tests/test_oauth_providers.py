@@ -70,6 +70,13 @@ def test_an_override_with_an_unknown_field_fails_loudly(settings):
         oauth.provider_for("XERO")
 
 
+def test_an_override_for_an_unknown_platform_fails_loudly(settings):
+    settings.OAUTH_PROVIDER_OVERRIDES = {"QUICKBOOK": {"token_url": "http://x/"}}
+
+    with pytest.raises(ImproperlyConfigured, match="platform codes: QUICKBOOK"):
+        oauth.provider_for("XERO")
+
+
 def test_the_consent_url_keeps_a_query_the_provider_needs(settings):
     settings.OAUTH_PROVIDER_OVERRIDES = {}
     provider = oauth.provider_for("SAGE_BUSINESS_CLOUD")
