@@ -133,6 +133,7 @@ class Attempt(models.Model):
 
     class Meta:
         ordering = ["number"]
+        indexes = [models.Index(fields=["started_at"])]
         constraints = [
             models.UniqueConstraint(fields=["message", "number"], name="one_attempt_per_number")
         ]
