@@ -29,6 +29,15 @@
     return true;
   }
 
+  // A second click while the first submission is on its way would connect
+  // twice; the buttons stay enabled so the clicked one's value is sent.
+  document.querySelectorAll("form[method=post]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.getAttribute("data-sent")) event.preventDefault();
+      form.setAttribute("data-sent", "true");
+    });
+  });
+
   var search = document.querySelector("[data-platform-filter]");
   if (search) {
     search.addEventListener("input", function () { filterPlatforms(search); });
