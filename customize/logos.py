@@ -80,22 +80,33 @@ def _too_large_message(width=None, height=None):
 
 def _to_png(image):
     try:
-        image.seek(0)  # an animation shows its first frame
-        image.load()
-        upright = ImageOps.exif_transpose(image)
-        pixels = _in_srgb(upright)
+        small = _shrunk_upright(image)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         log.debug("Logo refused while decoding: %s", exc)
         raise LogoRejected(
             "This image is damaged or incomplete; export it again and retry."
         ) from None
 
-    pixels.thumbnail((OUTPUT_SIDE, OUTPUT_SIDE), Image.Resampling.LANCZOS)
     # A fresh image carries none of the source's metadata (EXIF, text, ICC).
-    clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    clean = Image.frombytes(small.mode, small.size, small.tobytes())
     output = io.BytesIO()
     clean.save(output, format="PNG", optimize=True)
     return output.getvalue()
+
+
+def _shrunk_upright(image):
+    image.seek(0)  # an animation shows its first frame
+    if image.mode.startswith("I"):
+        # 16-bit greyscale: scale to 8 bits rather than clip to white.
+        image = image.convert("I").point(lambda value: value / 256).convert("L")
+    elif image.mode in ("1", "P", "PA"):
+        # Palette images would otherwise shrink by dropping pixels.
+        has_alpha = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    # Shrinking before decoding lets a JPEG decode at a fraction of its size.
+    image.thumbnail((OUTPUT_SIDE, OUTPUT_SIDE), Image.Resampling.LANCZOS)
+    ImageOps.exif_transpose(image, in_place=True)
+    return _in_srgb(image)
 
 
 def _in_srgb(image):

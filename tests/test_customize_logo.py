@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
+from PIL import Image, ImageCms
 from PIL.PngImagePlugin import PngInfo
 
 from accounts.services import api_key_for
@@ -332,3 +332,57 @@ def test_logo_answers_head_requests(client, stored_logo):
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert response.content == b""
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(sandbox):
+    buffer = io.BytesIO()
+    Image.new("I;16", (40, 40), 30000).save(buffer, "PNG")
+
+    png = prepare_logo(io.BytesIO(buffer.getvalue()))
+
+    assert open_png(png).getpixel((5, 5)) == (117, 117, 117)
+
+
+def test_a_palette_gif_keeps_its_transparent_colour(sandbox):
+    buffer = io.BytesIO()
+    Image.new("P", (600, 300), 0).save(buffer, "GIF", transparency=0)
+
+    png = prepare_logo(io.BytesIO(buffer.getvalue()))
+
+    image = open_png(png)
+    assert image.size == (512, 256)
+    assert image.convert("RGBA").getpixel((5, 5))[3] == 0
+
+
+def test_a_cmyk_jpeg_becomes_rgb(sandbox):
+    buffer = io.BytesIO()
+    Image.new("CMYK", (60, 30), (0, 100, 200, 0)).save(buffer, "JPEG")
+
+    image = open_png(prepare_logo(io.BytesIO(buffer.getvalue())))
+
+    assert image.mode == "RGB"
+    red, green, blue = image.getpixel((5, 5))
+    assert red > green > blue
+
+
+def test_an_embedded_colour_profile_is_applied_then_dropped(sandbox):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buffer = io.BytesIO()
+    Image.new("RGB", (60, 30), (200, 40, 40)).save(buffer, "PNG", icc_profile=profile)
+
+    png = prepare_logo(io.BytesIO(buffer.getvalue()))
+
+    assert "iCCP" not in png_chunk_types(png)
+    red, green, blue = open_png(png).getpixel((5, 5))
+    assert abs(red - 200) <= 2 and abs(green - 40) <= 2
+
+
+def test_an_unreadable_colour_profile_is_ignored(sandbox):
+    buffer = io.BytesIO()
+    Image.new("RGB", (60, 30), (200, 40, 40)).save(
+        buffer, "PNG", icc_profile=b"not a colour profile"
+    )
+
+    png = prepare_logo(io.BytesIO(buffer.getvalue()))
+
+    assert open_png(png).getpixel((5, 5)) == (200, 40, 40)
