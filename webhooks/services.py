@@ -136,10 +136,7 @@ def destination_delete(destination):
 
 
 def default_overlap():
-    overlap = settings.WEBHOOK_SIGNATURE_OVERLAP
-    if isinstance(overlap, timedelta):
-        return overlap
-    return timedelta(seconds=overlap)
+    return timedelta(seconds=settings.WEBHOOK_SIGNATURE_OVERLAP)
 
 
 def rotate_secret(destination, overlap=None):
@@ -240,8 +237,8 @@ def destination_status(destination):
         reason = destination.disabled_reason or "No reason recorded."
         return {"code": "disabled", "label": "Disabled", "detail": reason}
     if destination.failing_since:
-        since = timezone.localtime(destination.failing_since)
-        detail = f"Deliveries failing since {since:%d %b %Y %H:%M}."
+        since = destination.failing_since.astimezone(UTC)
+        detail = f"Deliveries failing since {since:%d %b %Y %H:%M} UTC."
         return {"code": "failing", "label": "Failing", "detail": detail}
     return {"code": "healthy", "label": "Enabled", "detail": ""}
 
