@@ -88,21 +88,21 @@ class LinkSettingsForm(EnvironmentBoundForm):
 
     def clean_allowed_origins(self):
         lines = self.cleaned_data["allowed_origins"].splitlines()
+        numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+        if len(numbered) > MAX_ORIGINS:
+            raise ValidationError(
+                f"List at most {MAX_ORIGINS} origins; this list has {len(numbered)}."
+            )
+
         parsed, problems = [], []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
+        for number, line in numbered:
             try:
                 parsed.append(self._allowed_origin(line))
             except origins.InvalidOrigin as problem:
                 problems.append(f"Line {number} ({line.strip()[:60]}): {problem}")
-
         if problems:
             raise ValidationError(problems)
-        unique = list(dict.fromkeys(parsed))
-        if len(unique) > MAX_ORIGINS:
-            raise ValidationError(f"List at most {MAX_ORIGINS} origins.")
-        return unique
+        return list(dict.fromkeys(parsed))
 
     def _allowed_origin(self, line):
         origin = origins.parse_origin(line)

@@ -57,6 +57,11 @@ def _printable(label):
             )
         if any(char.isspace() for char in value):
             raise ValidationError(f"The {label} cannot contain spaces.")
+        if not value.isascii():
+            raise ValidationError(
+                f"The {label} has characters a developer portal never uses"
+                " (such as curly quotes); copy it from the portal again."
+            )
 
     return check
 

@@ -302,7 +302,7 @@ def test_too_many_origins_are_refused(production_client, production):
 
     assert response.status_code == 400
     assert response.context["form"].errors["allowed_origins"] == [
-        "List at most 50 origins."
+        "List at most 50 origins; this list has 51."
     ]
 
 

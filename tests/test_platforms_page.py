@@ -300,6 +300,7 @@ def test_first_save_needs_a_secret(production_client, production):
         ("client_id", "x" * 301, "at most 300 characters"),
         ("client_id", "abc\x07def", "control character"),
         ("client_id", "Client ID: abc", "cannot contain spaces"),
+        ("client_id", "“ABC123”", "copy it from the portal again"),
         ("client_secret", "short", "at least 8 characters"),
         ("client_secret", "s" * 501, "at most 500 characters"),
         ("client_secret", "secret\x1bvalue", "control character"),
