@@ -7,8 +7,9 @@ need it (``identify``); the endpoint's auth then reuses that result.
 
 On PostgreSQL, ``identify`` also counts the request against the
 organisation's rate limit and finds the connection its ``access_token``
-opens, all in the one statement that reads the key: three round trips
-become one, and every part still reads the current rows.
+opens, with its books version, all in the one statement that reads the
+key: three round trips become one, and every part still reads the
+current rows.
 """
 
 import functools
@@ -23,6 +24,7 @@ from ninja.security.http import DecodeError
 from accounts.models import ApiKey, Organisation
 from connections.models import Connection
 from rutterdash import bookkeeping, crypto, ratelimit
+from rutterdash.models import BooksVersion
 from rutterdash.scoping import Scope
 
 log = logging.getLogger(__name__)
@@ -143,7 +145,8 @@ _ADMISSION = """
     ), counted AS (
         {count}
     ){unhurried}
-    SELECT {key_row}, {organisation_columns}, counted.count, {connection_columns}
+    SELECT {key_row}, {organisation_columns}, counted.count, {connection_columns},
+        books.version
     FROM api_key
     JOIN {organisation_table} organisation
         ON organisation.id = api_key.organisation_id
@@ -152,6 +155,7 @@ _ADMISSION = """
         ON connection.access_token_hash = %(token_hash)s
         AND connection.organisation_id = api_key.organisation_id
         AND connection.environment = api_key.environment
+    LEFT JOIN {books_table} books ON books.connection_id = connection.id
     {unhurried_join}
 """
 # Only the key's owner is counted: a wrong secret changes no row.
@@ -203,6 +207,7 @@ def _admission_statement(unhurried):
         organisation_columns=_columns(Organisation, "organisation"),
         connection_table=_table(Connection),
         connection_columns=_columns(Connection, "connection"),
+        books_table=_table(BooksVersion),
         count=ratelimit.counting_upsert(_COUNTED_ROWS),
         unhurried=f", {bookkeeping.UNHURRIED_CTE}" if unhurried else "",
         unhurried_join="CROSS JOIN unhurried" if unhurried else "",
@@ -217,10 +222,13 @@ def _parse(row):
     api_key.organisation = _instance(Organisation, values)
     count = next(values)
     connection = _instance(Connection, values)
+    books_version = next(values)
     if connection.pk is None:
-        connection = None
-    else:
-        connection.organisation = api_key.organisation
+        return api_key, count, None
+    connection.organisation = api_key.organisation
+    # Read in this statement, so no change to the books older than what
+    # this request reads can hide behind it (see connections.page_cache).
+    connection.books_version = books_version
     return api_key, count, connection
 
 

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.http import HttpResponse
 from ninja import Query, Router, Schema
 
-from connections import ledger, serializers, services
+from connections import ledger, page_cache, serializers, services
 from connections.models import (
     Account,
     AccountCategory,
@@ -197,6 +197,10 @@ JOURNAL_ENTRIES = Books(
 @accounting.get("/accounts", url_name="accounting_accounts")
 def account_list(request, query: Query[ListQuery]):
     connection = readable_connection(request, query)
+    return page_cache.page(connection, query, lambda: _account_page(connection, query))
+
+
+def _account_page(connection, query):
     accounts = ledger.with_balances(Account.objects.filter(connection=connection))
     page, next_cursor = paginate(accounts, query)
     for account in page:
