@@ -16,6 +16,8 @@ from link.models import AwaitingLink, PublicToken
 from platforms import catalog
 from rutterdash import crypto
 from rutterdash.scoping import Scope
+from webhooks import events as webhook_events
+from webhooks import outbox as webhook_outbox
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,8 @@ def _authorise_existing(scope, connection_id, code, store_name):
     connection.needs_reauth = False
     connection.needs_reauth_reason = ""
     connection.save(update_fields=["needs_reauth", "needs_reauth_reason", "updated"])
+    updated = webhook_events.connection_updated(connection)
+    webhook_outbox.record_for_connection(connection, updated)
     log.info("Connection %s re-authorised through Link", connection.id)
     return connection
 

@@ -13,6 +13,7 @@ from rutterdash.environments import Environment
 from tests.api_support import api_client, basic_auth
 from tests.factories import ConnectionFactory
 from tests.test_link_flow import page_text, posted_message, sign_in
+from webhooks.models import Event
 
 TOKEN = "access-sandbox-reauth-token-1"
 
@@ -281,3 +282,23 @@ def test_a_connection_created_for_a_platform_keeps_it(business, sandbox):
     assert response.status_code == 400
     sign_in(business, flow_id)
     assert Connection.objects.get().platform == "SHOPIFY"
+
+
+def test_reauthorisation_tells_webhooks_the_connection_was_updated(
+    business, needing_reauth
+):
+    flow_id = flow_at(open_link_url(business, needing_reauth))
+
+    sign_in(business, flow_id)
+
+    event = Event.objects.get(type="CONNECTION_UPDATED")
+    assert event.payload["connection_id"] == str(needing_reauth.id)
+    assert event.connection_id == needing_reauth.id
+
+
+def test_a_failed_reauthorisation_tells_webhooks_nothing(business, needing_reauth):
+    flow_id = flow_at(open_link_url(business, needing_reauth))
+
+    sign_in(business, flow_id, username="user_bad")
+
+    assert not Event.objects.exists()
