@@ -195,7 +195,12 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One INFO line per webhook request is noise; failures are logged
+        # by webhooks.delivery with the message's ids.
+        "httpx": {"level": "WARNING"},
+    },
 }
 # API requests each organisation may make per fixed window, across workers.
 RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=500)
