@@ -42,7 +42,7 @@ def test_a_worker_killed_after_sending_is_resent_with_the_same_id(
 ):
     event = record_event(sandbox)
     [job] = delivery.claim_due()
-    delivery.send(job)  # the request went out; the worker dies before record()
+    delivery.send(job)  # the request went out; the worker dies before recording it
 
     assert deliver() == 0  # leased: nobody else may send it meanwhile
     expire_leases()

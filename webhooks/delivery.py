@@ -162,11 +162,6 @@ def send(job):
     return http.post(target, job.url, job.body, job.headers)
 
 
-def record(job, reply):
-    """Store an attempt's outcome and decide the message's next step."""
-    record_all([(job, reply)])
-
-
 def record_all(outcomes):
     """Record (job, reply) pairs in one transaction, a few queries in all."""
     if not outcomes:
