@@ -24,6 +24,7 @@ VALID = {
     "event_types": ["INITIAL_UPDATE", "CONNECTION_DISABLED"],
     "payload_version": "2024-08-31",
     "enabled": "on",
+    "environment": "sandbox",
 }
 
 
@@ -133,9 +134,33 @@ def test_no_event_types_ticked_means_every_type(developer_client):
 def test_a_destination_is_added_to_the_current_environment(admin):
     client = signed_in_client(admin, Environment.PRODUCTION)
 
-    client.post(_url("create"), VALID)
+    client.post(_url("create"), {**VALID, "environment": "production"})
 
     assert Destination.objects.get().environment == Environment.PRODUCTION
+
+
+def test_a_form_opened_before_an_environment_switch_saves_nothing(admin):
+    client = signed_in_client(admin, Environment.PRODUCTION)
+
+    response = client.post(_url("create"), VALID)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This page was opened in Sandbox" in page
+    assert 'value="Ledger sync worker"' in page
+    assert not Destination.objects.exists()
+
+
+@pytest.mark.parametrize("environment", [None, "staging"])
+def test_a_form_without_its_environment_is_a_bad_request(developer_client, environment):
+    data = {**VALID, "environment": environment}
+    if environment is None:
+        del data["environment"]
+
+    response = developer_client.post(_url("create"), data)
+
+    assert response.status_code == 400
+    assert not Destination.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from django import forms
 from django.utils import timezone
 
+from rutterdash.environments import Environment
 from webhooks import services
 from webhooks.events import EVENT_TYPES
 from webhooks.models import Destination, MessageStatus, PayloadVersion
@@ -26,6 +27,15 @@ def event_type_choices():
 
 
 class DestinationForm(forms.ModelForm):
+    """A destination's settings, for the environment the page was drawn in.
+
+    The sidebar switch is per session: a form left open in another tab
+    may be sent after a switch, and must not land in the other environment.
+    """
+
+    environment = forms.ChoiceField(
+        choices=Environment.choices, widget=forms.HiddenInput
+    )
     url = forms.URLField(
         label="URL",
         max_length=2000,
@@ -50,10 +60,29 @@ class DestinationForm(forms.ModelForm):
             "payload_version": "The shape of the payloads we send.",
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, scope, **kwargs):
+        kwargs.setdefault("initial", {})["environment"] = scope.environment
         super().__init__(*args, **kwargs)
+        self.scope = scope
         self.fields["event_types"].choices = event_type_choices()
         self.fields["payload_version"].choices = PayloadVersion.choices
+
+    def clean_environment(self):
+        drawn_in = self.cleaned_data["environment"]
+        if drawn_in != self.scope.environment:
+            raise forms.ValidationError(
+                f"This page was opened in {Environment(drawn_in).label}, but "
+                "the dashboard has since switched to "
+                f"{Environment(self.scope.environment).label}. Nothing was "
+                "saved; switch back or check the page, then save again.",
+                code="switched",
+            )
+        return drawn_in
+
+    def tampered(self):
+        """Whether the hidden environment is missing or unknown."""
+        errors = self.errors.as_data().get("environment", [])
+        return any(error.code != "switched" for error in errors)
 
     def clean_url(self):
         url = self.cleaned_data["url"]

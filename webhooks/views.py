@@ -38,10 +38,9 @@ def index(request):
 @require_http_methods(["GET", "POST"])
 @member_required
 def destination_create(request):
-    form = forms.DestinationForm(request.POST or None)
+    form = forms.DestinationForm(request.POST or None, scope=request.scope)
     if request.method != "POST" or not form.is_valid():
-        context = {"page": "webhooks", "form": form}
-        return render(request, "webhooks/destination_form.html", context)
+        return _form_page(request, form)
 
     try:
         destination = services.destination_create(
@@ -49,8 +48,7 @@ def destination_create(request):
         )
     except services.DestinationRefused as refusal:
         form.add_error("url", str(refusal))
-        context = {"page": "webhooks", "form": form}
-        return render(request, "webhooks/destination_form.html", context)
+        return _form_page(request, form)
     messages.success(request, f"Added {destination.url}.")
     return redirect("webhooks:destination", destination.pk)
 
@@ -80,10 +78,11 @@ def destination_detail(request, destination_id):
 @member_required
 def destination_edit(request, destination_id):
     destination = _destination(request, destination_id)
-    form = forms.DestinationForm(request.POST or None, instance=destination)
-    context = {"page": "webhooks", "form": form, "destination": destination}
+    form = forms.DestinationForm(
+        request.POST or None, instance=destination, scope=request.scope
+    )
     if request.method != "POST" or not form.is_valid():
-        return render(request, "webhooks/destination_form.html", context)
+        return _form_page(request, form, destination)
 
     # The form worked on this instance; reload so the service sees the old URL.
     destination.refresh_from_db()
@@ -91,9 +90,16 @@ def destination_edit(request, destination_id):
         services.destination_update(destination, **form.fields_to_save())
     except services.DestinationRefused as refusal:
         form.add_error("url", str(refusal))
-        return render(request, "webhooks/destination_form.html", context)
+        return _form_page(request, form, destination)
     messages.success(request, "Saved.")
     return redirect("webhooks:destination", destination.pk)
+
+
+def _form_page(request, form, destination=None):
+    if form.is_bound and form.tampered():
+        return HttpResponseBadRequest("The form lacks its environment.")
+    context = {"page": "webhooks", "form": form, "destination": destination}
+    return render(request, "webhooks/destination_form.html", context)
 
 
 @require_POST
