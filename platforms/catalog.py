@@ -98,7 +98,6 @@ PLATFORMS = (
 )
 
 BY_CODE = {platform.code: platform for platform in PLATFORMS}
-assert SIGNS_IN_WITH_OAUTH <= BY_CODE.keys(), "unknown code in SIGNS_IN_WITH_OAUTH"
 
 
 def get(code):

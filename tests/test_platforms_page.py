@@ -118,6 +118,12 @@ def test_unknown_platform_answers_404(developer_client):
 # Catalog and search
 
 
+def test_every_oauth_code_names_a_catalog_platform():
+    assert catalog.SIGNS_IN_WITH_OAUTH <= catalog.BY_CODE.keys()
+    oauth = {platform.code for platform in catalog.PLATFORMS if platform.uses_oauth}
+    assert oauth == catalog.SIGNS_IN_WITH_OAUTH
+
+
 def test_catalog_is_grouped_in_the_dashboards_order(developer_client):
     response = developer_client.get(INDEX_URL)
 
