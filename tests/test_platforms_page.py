@@ -376,3 +376,19 @@ def test_cards_filter_as_the_search_is_typed(chromium, live_server, developer):
     expect(cards).to_have_count(0)
     expect(page.get_by_text("No platform matches")).to_be_visible()
     page.context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_redirect_uri_is_copied_with_one_click(chromium, live_server, developer):
+    page = signed_in_page(chromium, live_server, developer)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(XERO_URL)
+
+    page.get_by_role("button", name="Copy").click()
+
+    expect(page.get_by_text("Copied to the clipboard.")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.get_by_label("Redirect URI").input_value()
+    assert copied.endswith("/link/oauth/callback")
+    page.context.close()
