@@ -431,3 +431,30 @@ def test_queries_grow_with_batches_not_with_messages(
         assert deliver() == 60
 
     assert Message.objects.filter(status=MessageStatus.SUCCEEDED).count() == 60
+
+
+def test_proxy_settings_in_the_environment_are_ignored(
+    sandbox, destination, receiver, queued, monkeypatch
+):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setattr(http, "_client", None)  # built afresh under them
+    event = record_event(sandbox)
+
+    deliver()
+
+    assert message_of(event).status == MessageStatus.SUCCEEDED
+    assert len(receiver.requests) == 1
+
+
+def test_retry_after_may_be_an_http_date():
+    in_ten_minutes = timezone.now() + timedelta(minutes=10)
+    header = in_ten_minutes.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    reply = http.Reply(status_code=503, headers={"retry-after": header})
+
+    wait = delivery.retry_after(reply, cap=3600)
+
+    assert timedelta(minutes=9) < wait <= timedelta(minutes=10)
+    assert delivery.retry_after(reply, cap=60) == timedelta(seconds=60)
+    garbled = http.Reply(status_code=503, headers={"retry-after": "soon"})
+    assert delivery.retry_after(garbled, cap=60) is None
