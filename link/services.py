@@ -25,7 +25,7 @@ MAX_URL_LENGTH = 2000
 
 
 class LinkRefused(ValueError):
-    """Link cannot open as asked; the message is for the business to read."""
+    """Link refuses what the business asked; the message is for them to read."""
 
 
 class PublicTokenRefused(ValueError):
