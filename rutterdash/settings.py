@@ -205,6 +205,9 @@ LOGGING = {
 # API requests each organisation may make per fixed window, across workers.
 RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=500)
 RATE_LIMIT_WINDOW_SECONDS = env.int("RATE_LIMIT_WINDOW_SECONDS", default=10)
+# Above 0, each worker writes its request-log rows in batches this many
+# seconds apart (see rutterdash/api_requests.py for what a crash can lose).
+API_REQUEST_LOG_FLUSH_SECONDS = env.float("API_REQUEST_LOG_FLUSH_SECONDS", default=0)
 
 # Webhooks. Seconds to wait before each retry of a failed delivery: six
 # retries over about a day by default, each stretched by up to 10% jitter.
