@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import ApiRequest, RateLimitWindow
 from accounts.services import api_key_create
+from rutterdash import api_requests
 from rutterdash.environments import Environment
 from tests.api_support import add_chart, api_client, basic_auth, post
 from tests.factories import ConnectionFactory
@@ -108,3 +109,41 @@ def test_outside_a_transaction_the_log_row_and_count_are_written(api, books):
     with db.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.fixture
+def batched_log(settings):
+    # Long enough that only flush() writes, within the test.
+    settings.API_REQUEST_LOG_FLUSH_SECONDS = 60
+    yield
+    api_requests.flush()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batched_rows_are_all_written_by_a_flush(api, books, batched_log):
+    answered = [api.get(ACCOUNTS, {"access_token": "tok-1"}) for _ in range(3)]
+    held = ApiRequest.objects.count()
+
+    api_requests.flush()
+
+    logged = ApiRequest.objects.order_by("created")
+    assert held == 0
+    assert [str(row.request_id) for row in logged] == [
+        response["X-Rutter-Request-ID"] for response in answered
+    ]
+    assert {row.connection_id for row in logged} == {books.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batched_row_outlives_its_deleted_key(api, key_and_secret, batched_log):
+    api_key, _ = key_and_secret
+    api.get("/versioned/connections")
+    api.get("/versioned/connections")
+    api_key.delete()
+
+    api_requests.flush()
+
+    logged = ApiRequest.objects.all()
+    assert len(logged) == 2
+    assert all(row.api_key_id is None for row in logged)
+    assert all(row.organisation_id == api_key.organisation_id for row in logged)
