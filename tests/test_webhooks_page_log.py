@@ -124,6 +124,15 @@ def test_the_log_filters_by_time_range(developer_client, destination):
     assert _listed(response) == [inside.pk]
 
 
+def test_the_log_finds_test_events(developer_client, destination, sandbox):
+    test = message_to(destination, event_in(sandbox, "TEST_EVENT"))
+    message_to(destination)
+
+    response = developer_client.get(LOG, {"event_type": "TEST_EVENT"})
+
+    assert _listed(response) == [test.pk]
+
+
 @pytest.mark.parametrize(
     ("params", "field", "error"),
     [

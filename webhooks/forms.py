@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from rutterdash.environments import Environment
 from webhooks import services
-from webhooks.events import EVENT_TYPES
+from webhooks.events import EVENT_TYPES, TEST_EVENT
 from webhooks.models import Destination, MessageStatus, PayloadVersion
 
 DATETIME_WIDGET = forms.DateTimeInput(
@@ -155,7 +155,11 @@ class LogFilterForm(forms.Form):
 
     def __init__(self, *args, destinations, **kwargs):
         super().__init__(*args, **kwargs)
-        event_types = [("", "Any event type"), *event_type_choices()]
+        event_types = [
+            ("", "Any event type"),
+            *event_type_choices(),
+            (TEST_EVENT, "TEST_EVENT (sent from this page)"),
+        ]
         self.fields["event_type"].choices = event_types
         self.fields["destination"].choices = [("", "Any destination")] + [
             (str(d.pk), d.description or d.url) for d in destinations
