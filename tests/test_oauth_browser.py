@@ -73,7 +73,8 @@ def test_a_business_connects_on_a_phone_with_the_keyboard(
     page = browser.new_page(viewport=PHONE)
     page.goto(link_address(live_server.url, public_key, platform="quickbooks"))
 
-    page.keyboard.press("Enter")  # Continue has the focus on the landing step.
+    page.get_by_role("button", name="Continue", exact=True).focus()
+    page.keyboard.press("Enter")
     button = page.get_by_role("button", name="Continue to QuickBooks Online")
     button.focus()
     page.keyboard.press("Enter")
