@@ -419,6 +419,22 @@ def test_a_failing_destination_gets_only_a_few_messages_a_batch(
     assert destination.failing_since is None  # it answered: full speed again
 
 
+def test_held_back_messages_get_a_task_for_when_they_may_go(
+    sandbox, destination, receiver, queued, django_capture_on_commit_callbacks
+):
+    paused_until = timezone.now() + timedelta(minutes=2)
+    Destination.objects.filter(pk=destination.pk).update(paused_until=paused_until)
+    event = record_event(sandbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver() == 0
+
+    assert receiver.requests == []
+    wake = message_of(event).next_attempt_at
+    assert paused_until < wake < paused_until + timedelta(seconds=6)
+    assert [r.task.run_after for r in queued.results] == [wake]
+
+
 def test_queries_grow_with_batches_not_with_messages(
     sandbox, destination, receiver, queued, django_assert_max_num_queries
 ):

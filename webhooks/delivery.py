@@ -43,6 +43,7 @@ BATCHES_PER_TASK = 10
 LEASE_MARGIN = timedelta(seconds=30)
 RETRY_JITTER = 0.1
 FAILING_SHARE = 2
+THROTTLE_WAIT = timedelta(seconds=5)
 # Outcomes are written at least this often (seconds) while a batch is out.
 FLUSH_EVERY = 0.5
 ERROR_LENGTH = 300
@@ -144,7 +145,9 @@ def claim_due(limit=BATCH_SIZE):
             .select_related("event", "destination")
             .order_by("next_attempt_at")[:limit]
         )
-        claimable = _throttle([message for message in due if _ready(message, now)])
+        ready = [message for message in due if _ready(message, now)]
+        claimable = _throttle(ready)
+        _wake_for_the_held_back(due, ready, claimable, now)
         _mark_interrupted(claimable)
         _lease(claimable, now)
         secrets = _Secrets(now)
@@ -219,6 +222,19 @@ def _throttle(messages):
         taken[destination.pk] += 1
         kept.append(message)
     return kept
+
+
+def _wake_for_the_held_back(due, ready, claimable, now):
+    """Queue a task for when messages held back now may go.
+
+    Without it they would wait for the next event, retry or sweep.
+    """
+    pushed = [m.next_attempt_at for m in due if m not in ready]
+    wake_at = [when for when in pushed if when and when > now]
+    if len(claimable) < len(ready):
+        wake_at.append(now + THROTTLE_WAIT)
+    if wake_at:
+        schedule(run_after=min(wake_at))
 
 
 def _mark_interrupted(messages):
