@@ -25,7 +25,9 @@ warm-up of each:
 The client keeps CONCURRENCY requests in flight from threads using the
 standard library's http.client, which costs the shared CPU less than
 httpx would. It prints requests per second, p50 and p95 latency, errors,
-the ratios to the bare view (median over rounds) and the load average.
+the ratios to the bare view (median over rounds), the workers' CPU per request
+(read from /proc, steadier than throughput on a shared machine) and the
+load average.
 Target: the list call at least 0.7x the bare view's throughput.
 """
 
@@ -77,8 +79,8 @@ def main():
         body_file = Path(workdir) / "list.json"
         body_file.write_bytes(seeded.list_body)
         log_file = Path(workdir) / "gunicorn.log"
-        with _gunicorn(body_file, log_file, args.port) as port:
-            rounds = _measure(port, seeded, args)
+        with _gunicorn(body_file, log_file, args.port) as server:
+            rounds = _measure(server, seeded, args)
     _print_results(rounds)
 
 
@@ -235,7 +237,7 @@ class _gunicorn:
         self.process = None
 
     def __enter__(self):
-        port = self.port or _free_port()
+        self.port = port = self.port or _free_port()
         environment = {
             **os.environ,
             "ROOT_URLCONF": "bench.bare_urls",
@@ -261,7 +263,24 @@ class _gunicorn:
             start_new_session=True,
         )
         _wait_until_listening(self.process, port, self.log_file)
-        return port
+        return self
+
+    def workers_cpu(self):
+        """CPU seconds the workers (the master's children) have used so far."""
+        ticks = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # After the command's closing parenthesis: state, ppid, ...,
+            # utime and stime at positions 11 and 12.
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == self.process.pid:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc_info):
         _stop(self.process)
@@ -311,6 +330,7 @@ class Result:
     latencies: list = field(default_factory=list)
     errors: int = 0
     client_cpu: float = 0.0
+    server_cpu: float = 0.0
     load: float = 0.0
 
     @property
@@ -322,18 +342,18 @@ class Result:
         return ordered[int(fraction * (len(ordered) - 1))] * 1000
 
 
-def _measure(port, seeded, args):
+def _measure(server, seeded, args):
     requests = _requests(seeded)
-    _check_bare_matches_list(port, requests)
+    _check_bare_matches_list(server.port, requests)
     for scenario in SCENARIOS:
-        _load(port, requests[scenario], WARM_UP, args.concurrency)
+        _load(server, requests[scenario], WARM_UP, args.concurrency)
 
     rounds = []
     for number in range(1, args.rounds + 1):
         results = {}
         for scenario in SCENARIOS:
             results[scenario] = _load(
-                port, requests[scenario], args.requests, args.concurrency
+                server, requests[scenario], args.requests, args.concurrency
             )
             results[scenario].scenario = scenario
         _print_round(number, results)
@@ -394,7 +414,7 @@ def _check_bare_matches_list(port, requests):
         raise SystemExit("The bare-db view does not answer the list call's JSON")
 
 
-def _load(port, make_request, total, concurrency):
+def _load(server, make_request, total, concurrency):
     """Send `total` requests, `concurrency` at a time; time each one."""
     result = Result("", 0.0)
     remaining = iter(range(total))
@@ -405,8 +425,9 @@ def _load(port, make_request, total, concurrency):
             with lock:
                 if next(remaining, None) is None:
                     return
-            _timed_call(port, make_request(), result, lock)
+            _timed_call(server.port, make_request(), result, lock)
 
+    server_cpu_started = server.workers_cpu()
     cpu_started = time.process_time()
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -414,6 +435,7 @@ def _load(port, make_request, total, concurrency):
             pool.submit(worker)
     result.seconds = time.perf_counter() - started
     result.client_cpu = time.process_time() - cpu_started
+    result.server_cpu = server.workers_cpu() - server_cpu_started
     result.load = os.getloadavg()[0]
     return result
 
@@ -447,12 +469,16 @@ def _call(port, method, path, body, headers):
 
 # Reporting.
 
-ROW = "{:<10}{:>9}{:>9}{:>9}{:>8}{:>12}{:>7}"
+ROW = "{:<10}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>7}"
 
 
 def _print_round(number, results):
     print(f"\nRound {number}")
-    print(ROW.format("", "req/s", "p50 ms", "p95 ms", "errors", "client ms", "load"))
+    print(
+        ROW.format(
+            "", "req/s", "p50 ms", "p95 ms", "errors", "client ms", "server ms", "load"
+        )
+    )
     for result in results.values():
         print(_row(result))
     print(_ratios_line(results))
@@ -468,6 +494,7 @@ def _row(result):
         f"{result.percentile_ms(0.95):.1f}",
         result.errors,
         f"{client_ms:.2f}",
+        f"{result.server_cpu / max(served, 1) * 1000:.2f}",
         f"{result.load:.2f}",
     )
 
@@ -485,7 +512,7 @@ def _ratios_line(results):
 
 def _print_results(rounds):
     print("\nMedians over rounds")
-    print(ROW.format("", "req/s", "p50 ms", "p95 ms", "errors", "", ""))
+    print(ROW.format("", "req/s", "p50 ms", "p95 ms", "errors", "", "server ms", ""))
     for scenario in SCENARIOS:
         runs = [results[scenario] for results in rounds]
         print(_median_row(scenario, runs))
@@ -501,6 +528,13 @@ def _print_results(rounds):
     print(f"list-miss/bare {miss_ratio:.2f} (no kept page fits)")
     print(f"write/bare {write_ratio:.2f}")
     print(f"list/bare-db {same_work:.2f} (the API layer's cost over the same work)")
+    cpu_ratio = statistics.median(
+        _server_ms(r["bare"]) / _server_ms(r["list"]) for r in rounds
+    )
+    print(
+        f"bare/list workers' CPU per request {cpu_ratio:.2f} "
+        "(steadier under load; PostgreSQL's CPU not included)"
+    )
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
@@ -512,8 +546,14 @@ def _median_row(scenario, runs):
         f"{statistics.median(r.percentile_ms(0.95) for r in runs):.1f}",
         sum(r.errors for r in runs),
         "",
+        f"{statistics.median(_server_ms(r) for r in runs):.2f}",
         "",
     )
+
+
+def _server_ms(result):
+    served = len(result.latencies) + result.errors
+    return result.server_cpu / max(served, 1) * 1000
 
 
 if __name__ == "__main__":
