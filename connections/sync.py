@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError, transaction
 from django.db import connection as db
-from django.db import transaction
 from django.utils import timezone
 
 from connections.models import (
@@ -287,6 +287,9 @@ def _failure_message(error, attempt, delay):
 
 def _reason(error):
     """The first line of the error, short enough to show on a page."""
+    if isinstance(error, DatabaseError):
+        # The database's wording means nothing on the page; the log has it.
+        return "the books could not be saved; the server log has the database's reason"
     lines = str(error).strip().splitlines()
     reason = lines[0].rstrip(".") if lines else type(error).__name__
     if len(reason) > REASON_LENGTH:

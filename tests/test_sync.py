@@ -9,8 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DataError, connections
 from django.db import connection as db
-from django.db import connections
 from django.db.models import Sum
 from django.utils import timezone
 from django_tasks import TaskResultStatus
@@ -20,6 +20,7 @@ from connections.models import (
     ENTITIES,
     Bill,
     BillPayment,
+    CompanyInfo,
     Connection,
     EntitySync,
     Expense,
@@ -31,7 +32,11 @@ from connections.models import (
     JournalSource,
     SyncStatus,
 )
-from connections.services import connection_delete, enqueue_sync
+from connections.services import (
+    connection_create,
+    connection_delete,
+    enqueue_sync,
+)
 from connections.sync import ENTITY_MODELS, run_sync, sync_progress
 from tests.factories import ConnectionFactory
 
@@ -448,3 +453,42 @@ def test_a_failing_sync_task_is_recorded_as_failed(
     assert "RuntimeError" in result.errors[0].traceback
     assert connection.sync_status == SyncStatus.FAILED
     assert connection.sync_error.endswith("Gave up after 1 attempt.")
+
+
+def test_a_store_name_at_the_column_limit_syncs(sandbox, task_queue):
+    name = "N" * 200
+    connection, _ = connection_create(sandbox, "QUICKBOOKS", name)
+
+    run_sync(connection.id, 1)
+
+    connection.refresh_from_db()
+    assert connection.sync_status == SyncStatus.SUCCEEDED, connection.sync_error
+    company = CompanyInfo.objects.get(connection=connection)
+    assert company.name == name
+    assert len(company.legal_name) <= 200
+    assert company.legal_name.endswith((" LLC", " Ltd"))
+
+
+def test_a_database_error_is_reported_without_its_raw_text(
+    connection, monkeypatch, task_queue
+):
+    raw = "value too long for type character varying(200)"
+    monkeypatch.setattr(sync, "generate_books", _raising(DataError(raw)))
+
+    with pytest.raises(DataError):
+        run_sync(connection.id, 1)
+
+    connection.refresh_from_db()
+    assert raw not in connection.sync_error
+    assert connection.sync_error == (
+        "Sync failed: the books could not be saved; the server log has"
+        " the database's reason. Retrying in 30 seconds."
+    )
+
+
+def _raising(error):
+    def generate(connection, **options):
+        raise error
+        yield
+
+    return generate

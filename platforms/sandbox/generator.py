@@ -170,7 +170,7 @@ class SandboxBooks:
             "company",
             self.start,
             name=name,
-            legal_name=f"{name} LLC" if self.locale is names.US else f"{name} Ltd",
+            legal_name=_legal_name(name, self.locale),
             currency_code=self.locale.currency,
             address=f"1 {names.STREETS[0]}, {city}, {region}",
             fiscal_year_start_month=1,
@@ -273,3 +273,10 @@ class SandboxBooks:
     def equipment_cost(self, day):
         bought = [cost for when, cost in self._equipment if when <= day]
         return sum(bought, Decimal(0))
+
+
+def _legal_name(name, locale):
+    """The name with its company suffix, cut to fit CompanyInfo.legal_name."""
+    suffix = " LLC" if locale is names.US else " Ltd"
+    room = CompanyInfo._meta.get_field("legal_name").max_length - len(suffix)
+    return name[:room].rstrip() + suffix
