@@ -160,7 +160,7 @@ def _version_refused(version):
             f"The {VERSION_HEADER} header is required: send {supported}."
         )
     return api_errors.invalid_version(
-        f"Unsupported {VERSION_HEADER} {version!r}: send {supported}."
+        f"Unsupported {VERSION_HEADER} {api_errors.echoed(version)}: send {supported}."
     )
 
 

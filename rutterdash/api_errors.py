@@ -8,6 +8,7 @@ API's exception handlers turn it, and every other failure, into that shape.
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.text import Truncator
 
 CONNECTION_ERROR = "CONNECTION_ERROR"
 INVALID_REQUEST = "INVALID_REQUEST"
@@ -35,6 +36,11 @@ class ApiError(Exception):
         for name, value in self.headers.items():
             response[name] = value
         return response
+
+
+def echoed(value, limit=40):
+    """The caller's input quoted for a message, cut so a huge value stays short."""
+    return repr(Truncator(str(value)).chars(limit + 1))
 
 
 def invalid_credentials(message):
