@@ -35,6 +35,7 @@ from platforms import catalog
 from rutterdash.api_errors import (
     awaiting_link,
     connection_disabled,
+    echoed,
     invalid_credentials,
     invalid_field,
     missing_field,
@@ -100,7 +101,7 @@ def connection_create(request, body: CreateConnectionBody | None = None):
     if request.scope.is_sandbox and not platform:
         raise missing_field("platform")
     if platform and catalog.get(platform) is None:
-        raise invalid_field("platform", f"Unknown platform {platform!r}.")
+        raise invalid_field("platform", f"Unknown platform {echoed(platform)}.")
 
     if request.scope.is_sandbox:
         connection, token = services.connection_create(request.scope, platform)

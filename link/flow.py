@@ -34,6 +34,8 @@ class LinkFlow:
     scope: Scope
     public_key: str = ""
     platform: str = ""
+    # What the app asked for when it named no platform we know.
+    unknown_platform: str = ""
     origin: str = ""
     nonce: str = ""
     redirect_url: str = ""

@@ -25,15 +25,20 @@ class LinkStartForm(forms.Form):
         except InvalidOrigin as problem:
             raise forms.ValidationError(str(problem)) from None
 
-    def clean_platform(self):
-        return services.platform_code(self.cleaned_data["platform"])
+    def clean(self):
+        cleaned = super().clean()
+        requested = cleaned.get("platform", "")
+        cleaned["platform"] = services.platform_code(requested)
+        # Kept so the picker can say which name it did not recognise.
+        cleaned["unknown_platform"] = "" if cleaned["platform"] else requested
+        return cleaned
 
     def clean_redirect_url(self):
         url = self.cleaned_data["redirect_url"]
         if not url:
             return ""
         if services.checked_redirect_url(url) is None:
-            raise forms.ValidationError("redirect_url must be an http(s) URL.")
+            raise forms.ValidationError("must be an http(s) URL.")
         return url
 
 

@@ -11,6 +11,7 @@ from functools import wraps
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connections import services as connection_services
@@ -99,7 +100,9 @@ def connection_start(request, connection_id):
 
 def _connection_flow(request, scope, connection, details):
     details = dict(details)
-    details["platform"] = connection.platform or details["platform"]
+    if connection.platform:
+        details["platform"] = connection.platform
+        details["unknown_platform"] = ""
     return flows.start_flow(
         request,
         scope,
@@ -193,6 +196,8 @@ def _show_picker(request, flow, notice="", status=200):
     chosen = flow.platform
     if chosen and not notice and not services.pickable(flow.scope, chosen):
         notice = _unavailable_notice(chosen)
+    if flow.unknown_platform and not notice:
+        notice = _unknown_notice(flow.unknown_platform)
     context = {
         "flow": flow,
         "search": search,
@@ -211,6 +216,11 @@ def _matching(entries, query):
 
 def _unavailable_notice(code):
     return f"{_platform_name(code)} is not available here. Choose another platform."
+
+
+def _unknown_notice(requested):
+    name = Truncator(requested).chars(41)
+    return f"We don't know the platform {name}. Choose one below."
 
 
 def _platform_name(code):

@@ -251,3 +251,11 @@ def test_status_of_a_disabled_connection_says_so(sandbox_api, organisation):
         "disabled_reason": "MANUALLY_DISABLED",
     }
     assert status["is_ready"] is False
+
+
+def test_create_echoes_only_the_start_of_a_long_unknown_platform(sandbox_api):
+    response = _create(sandbox_api, {"platform": "Z" * 5000})
+
+    assert response.status_code == 400
+    message = response.json()["error_message"]
+    assert message == f"platform: Unknown platform '{'Z' * 40}…'."

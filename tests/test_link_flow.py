@@ -144,7 +144,9 @@ def test_a_javascript_redirect_url_is_refused(business, sandbox_key):
     )
 
     assert response.status_code == 400
-    assert "redirect_url must be an http(s) URL." in response.content.decode()
+    page = html.unescape(response.content.decode())
+    assert "redirect_url: must be an http(s) URL." in page
+    assert "redirect_url: redirect_url" not in page
 
 
 def test_the_picker_waits_for_consent(business, sandbox_key):
@@ -498,3 +500,23 @@ def test_going_back_to_the_picker_to_choose_again_shows_no_warning(
 
     assert "not available" not in picker.content.decode()
     assert sandbox.all(Connection).get().platform == "SHOPIFY"
+
+
+def test_an_unknown_preselected_platform_is_named_above_the_picker(
+    business, sandbox_key
+):
+    flow_id = started(business, sandbox_key.public_key, platform="NOPE<b>")
+    business.post(f"/link/{flow_id}/")
+
+    page = business.get(f"/link/{flow_id}/platforms/").content.decode()
+
+    assert "We don&#x27;t know the platform NOPE&lt;b&gt;. Choose one below." in page
+    assert 'value="QUICKBOOKS"' in page
+
+
+def test_a_long_unknown_platform_is_shortened_in_the_notice(business, sandbox_key):
+    flow_id = consented(business, sandbox_key.public_key, platform="Q" * 64)
+
+    page = business.get(f"/link/{flow_id}/platforms/").content.decode()
+
+    assert f"We don&#x27;t know the platform {'Q' * 40}…." in page
