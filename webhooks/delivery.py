@@ -7,6 +7,12 @@ total deadline. Outcomes are recorded as they arrive. A worker that dies
 mid-send leaves its leases to run out; the message is then due again and
 sent again with the same event id (at least once, never twice at a time).
 
+Messages to one destination about one connection form a stream, sent in
+the order their events were recorded: one thread sends a stream's share
+of a batch one message after another and stops at the first failure, and
+a message is not claimed while an earlier one of its stream is still
+open outside the batch.
+
 410 Gone stops a message's retries at once and disables the destination
 (a receiver saying it is gone for good); admins are emailed. So they are
 when a destination keeps failing for WEBHOOK_DISABLE_AFTER.
@@ -43,6 +49,8 @@ BATCHES_PER_TASK = 10
 LEASE_MARGIN = timedelta(seconds=30)
 RETRY_JITTER = 0.1
 FAILING_SHARE = 2
+# Messages of one stream sent in a batch; they go one after another.
+STREAM_SHARE = 5
 THROTTLE_WAIT = timedelta(seconds=5)
 # Outcomes are written at least this often (seconds) while a batch is out.
 FLUSH_EVERY = 0.5
@@ -108,6 +116,7 @@ class _Flight:
     def __init__(self):
         self.pool = ThreadPoolExecutor(max_workers=settings.WEBHOOK_CONCURRENCY)
         self.pending = {}
+        self.pending_jobs = 0
 
     def __enter__(self):
         return self
@@ -120,15 +129,20 @@ class _Flight:
             self.pool.shutdown(wait=True)
 
     def launch(self, jobs):
-        for job in jobs:
-            self.pending[self.pool.submit(send, job)] = job
+        for stream in streams(jobs):
+            self.pending[self.pool.submit(send_in_order, stream)] = stream
+            self.pending_jobs += len(stream)
 
     def record_until_at_most(self, count):
-        """Record outcomes as they arrive until at most `count` are pending."""
-        while len(self.pending) > count:
+        """Record outcomes as they arrive until at most `count` jobs are pending."""
+        while self.pending_jobs > count:
             # Outcomes are written in groups, at most FLUSH_EVERY apart.
             done, _ = wait(self.pending, timeout=FLUSH_EVERY)
-            record_all([(self.pending.pop(f), f.result()) for f in done])
+            outcomes = []
+            for future in done:
+                self.pending_jobs -= len(self.pending.pop(future))
+                outcomes.extend(future.result())
+            record_all(outcomes)
 
 
 def has_due():
@@ -143,10 +157,10 @@ def claim_due(limit=BATCH_SIZE):
             _due(now)
             .select_for_update(skip_locked=True, of=("self",))
             .select_related("event", "destination")
-            .order_by("next_attempt_at")[:limit]
+            .order_by("next_attempt_at", "event__sequence", "event__created")[:limit]
         )
         ready = [message for message in due if _ready(message, now)]
-        claimable = _throttle(ready)
+        claimable = _keep_order(_throttle(ready), now)
         _wake_for_the_held_back(due, ready, claimable, now)
         _mark_interrupted(claimable)
         _lease(claimable, now)
@@ -154,6 +168,35 @@ def claim_due(limit=BATCH_SIZE):
         jobs = [_job(message, now, secrets) for message in claimable]
         Attempt.objects.bulk_create(job.attempt for job in jobs)
     return jobs
+
+
+def streams(jobs):
+    """The jobs grouped by stream, each group in the order its events were recorded."""
+    grouped = {}
+    for job in jobs:
+        key = stream_of(job.message) or job.message.pk
+        grouped.setdefault(key, []).append(job)
+    return [sorted(group, key=_recorded) for group in grouped.values()]
+
+
+def stream_of(message):
+    """(destination, connection) for a connection's message; None for the rest."""
+    connection_id = message.event.connection_id
+    if connection_id is None or message.is_test:
+        return None
+    return (message.destination_id, connection_id)
+
+
+def send_in_order(jobs):
+    """Send one stream's jobs one by one; after a failure the rest are not sent.
+
+    A job not sent is paired with None and put back by record_all.
+    """
+    outcomes = []
+    for job in jobs:
+        stopped = outcomes and not (outcomes[-1][1] and outcomes[-1][1].succeeded)
+        outcomes.append((job, None if stopped else send(job)))
+    return outcomes
 
 
 def send(job):
@@ -169,8 +212,11 @@ def record_all(outcomes):
     """Record (job, reply) pairs in one transaction, a few queries in all."""
     if not outcomes:
         return
+    held = [job for job, reply in outcomes if reply is None]
+    outcomes = [(job, reply) for job, reply in outcomes if reply is not None]
     now = timezone.now()
     with transaction.atomic():
+        _put_back(held, now)
         for job, reply in outcomes:
             _finish_attempt(job.attempt, reply)
             _settle(job.message, reply, now)
@@ -183,6 +229,75 @@ def record_all(outcomes):
 
 
 # Claiming.
+
+
+def _recorded(item):
+    message = getattr(item, "message", item)
+    return (message.event.sequence, message.event.created, message.created)
+
+
+def _keep_order(messages, now):
+    """Hold back messages an earlier open message of their stream must precede.
+
+    An earlier one outside this batch (retrying later, in another worker's
+    hands, throttled) holds back the rest of its stream, as does a stream's
+    share of the batch being used up. Held messages become due with the
+    blocker, or shortly when it is already due or on the wire.
+    """
+    by_stream = {}
+    for message in messages:
+        key = stream_of(message)
+        if key:
+            by_stream.setdefault(key, []).append(message)
+    if not by_stream:
+        return messages
+
+    blockers = _earliest_open_elsewhere(by_stream, messages)
+    held = []
+    for key, stream in by_stream.items():
+        stream.sort(key=_recorded)
+        blocker = blockers.get(key)
+        for position, message in enumerate(stream):
+            behind = blocker and _recorded(blocker) < _recorded(message)
+            if behind or position >= STREAM_SHARE:
+                held.append(message)
+                message.next_attempt_at = _when_free(blocker, now)
+    if held:
+        update_rows(held, ["next_attempt_at"])
+        log.debug("Held back %d webhook messages to keep their order", len(held))
+    return [message for message in messages if message not in held]
+
+
+def _earliest_open_elsewhere(by_stream, claimed):
+    """For each stream, its earliest open message not among `claimed`."""
+    destinations = {destination for destination, _ in by_stream}
+    connections = {connection for _, connection in by_stream}
+    others = (
+        Message.objects.filter(
+            status__in=OPEN,
+            is_test=False,
+            destination_id__in=destinations,
+            event__connection_id__in=connections,
+        )
+        .exclude(pk__in=[message.pk for message in claimed])
+        .select_related("event")
+    )
+    earliest = {}
+    for other in others:
+        key = stream_of(other)
+        if key in by_stream and (
+            key not in earliest or _recorded(other) < _recorded(earliest[key])
+        ):
+            earliest[key] = other
+    return earliest
+
+
+def _when_free(blocker, now):
+    if blocker is None or blocker.lease_until and blocker.lease_until > now:
+        return now + THROTTLE_WAIT
+    if blocker.next_attempt_at and blocker.next_attempt_at > now:
+        return blocker.next_attempt_at
+    return now + THROTTLE_WAIT
 
 
 def _due(now):
@@ -229,9 +344,10 @@ def _wake_for_the_held_back(due, ready, claimable, now):
 
     Without it they would wait for the next event, retry or sweep.
     """
-    pushed = [m.next_attempt_at for m in due if m not in ready]
-    wake_at = [when for when in pushed if when and when > now]
-    if len(claimable) < len(ready):
+    left = [m for m in due if m not in claimable]
+    wake_at = [m.next_attempt_at for m in left if m.next_attempt_at]
+    wake_at = [when for when in wake_at if when > now]
+    if any(m in ready and m.next_attempt_at <= now for m in left):
         wake_at.append(now + THROTTLE_WAIT)
     if wake_at:
         schedule(run_after=min(wake_at))
@@ -249,9 +365,11 @@ def _lease(messages, now):
     """One UPDATE for the batch: count the attempt and hold the messages.
 
     The lease outlasts the worst case: this batch and the one before it
-    queued behind each other, every request using its whole deadline.
+    queued behind each other, every request using its whole deadline, a
+    stream's share sent one after another at the end.
     """
-    rounds = 2 * math.ceil(BATCH_SIZE / settings.WEBHOOK_CONCURRENCY)
+    per_thread = math.ceil(BATCH_SIZE / settings.WEBHOOK_CONCURRENCY)
+    rounds = 2 * (per_thread + STREAM_SHARE)
     lease_until = now + _deadline() * rounds + LEASE_MARGIN
     Message.objects.filter(pk__in=[m.pk for m in messages]).update(
         attempt_count=F("attempt_count") + 1,
@@ -346,6 +464,27 @@ _ATTEMPT_FIELDS = [
     "response_excerpt",
     "error",
 ]
+
+
+def _put_back(jobs, now):
+    """Undo the claim of jobs not sent because an earlier one of their stream failed.
+
+    They are due again shortly; claiming then holds them behind the failed
+    message's retry.
+    """
+    if not jobs:
+        return
+    for job in jobs:
+        Attempt.objects.filter(
+            message_id=job.message.pk, number=job.attempt.number
+        ).delete()
+    again = now + THROTTLE_WAIT
+    Message.objects.filter(pk__in=[job.message.pk for job in jobs]).update(
+        attempt_count=F("attempt_count") - 1,
+        lease_until=None,
+        next_attempt_at=again,
+    )
+    schedule(run_after=again)
 
 
 def _finish_attempt(attempt, reply):

@@ -62,6 +62,9 @@ class Event(ScopedModel):
     payload = models.JSONField()
     access_token_encrypted = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Strictly increasing within a process, so events recorded in the same
+    # instant keep their order; rows from before it was added hold 0.
+    sequence = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-created"]

@@ -1,0 +1,169 @@
+"""A connection's events reach each destination in the order they were recorded."""
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from tests.webhook_receiver import Answer, Receiver
+from tests.webhooks_delivery_support import client_secret, deliver, make_destination
+from webhooks import delivery, outbox
+from webhooks.models import Event, Message, MessageStatus
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def destination(sandbox, receiver, task_queue):
+    client_secret(sandbox)
+    return make_destination(sandbox, receiver.url)
+
+
+def record_first_sync(scope, connection_id):
+    """INITIAL_UPDATE then HISTORICAL_UPDATE in one transaction, as a sync does."""
+    with transaction.atomic():
+        for code in ("INITIAL_UPDATE", "HISTORICAL_UPDATE"):
+            body = {
+                "type": "CONNECTION",
+                "code": code,
+                "connection_id": str(connection_id),
+            }
+            outbox.record(scope, code, body, connection_id=connection_id)
+
+
+def arrivals(receiver):
+    """Each connection's event codes in the order the receiver got them."""
+    seen = {}
+    for request in receiver.requests:
+        body = json.loads(request.body)
+        seen.setdefault(body["connection_id"], []).append(body["code"])
+    return seen
+
+
+def message_of(code, connection_id):
+    return Message.objects.get(event__type=code, event__connection_id=connection_id)
+
+
+def test_events_recorded_together_arrive_in_order_every_time(
+    sandbox, destination, receiver
+):
+    connections = [uuid.uuid4() for _ in range(40)]
+    for connection_id in connections:
+        record_first_sync(sandbox, connection_id)
+    receiver.will(*[Answer(delay=0.01)] * 80)
+
+    sent = 0
+    while sent < 80:
+        claimed = delivery.deliver_all_due()
+        assert claimed, "every message goes within a few batches"
+        sent += claimed
+
+    first_sync = ["INITIAL_UPDATE", "HISTORICAL_UPDATE"]
+    assert arrivals(receiver) == {str(c): first_sync for c in connections}
+    assert not Message.objects.exclude(status=MessageStatus.SUCCEEDED).exists()
+
+
+def test_events_sharing_a_timestamp_keep_the_order_they_were_recorded_in(
+    sandbox, destination, receiver
+):
+    connection_id = uuid.uuid4()
+    record_first_sync(sandbox, connection_id)
+    Event.objects.update(created=timezone.now())
+
+    assert deliver() == 2
+
+    codes = arrivals(receiver)[str(connection_id)]
+    assert codes == ["INITIAL_UPDATE", "HISTORICAL_UPDATE"]
+
+
+def test_sequence_numbers_increase_even_within_one_clock_tick():
+    numbers = [outbox.next_sequence() for _ in range(1000)]
+
+    assert numbers == sorted(set(numbers))
+
+
+def test_after_a_failure_the_rest_of_the_stream_waits_for_its_retry(
+    sandbox, destination, receiver
+):
+    connection_id = uuid.uuid4()
+    record_first_sync(sandbox, connection_id)
+    receiver.will(Answer(500))
+
+    assert deliver() == 2
+
+    assert [json.loads(r.body)["code"] for r in receiver.requests] == ["INITIAL_UPDATE"]
+    initial = message_of("INITIAL_UPDATE", connection_id)
+    historical = message_of("HISTORICAL_UPDATE", connection_id)
+    assert initial.status == MessageStatus.RETRYING
+    assert historical.status == MessageStatus.PENDING
+    assert (historical.attempt_count, historical.attempts.count()) == (0, 0)
+    assert historical.lease_until is None
+
+    # Due again before the failed message's retry: held until that retry.
+    Message.objects.filter(pk=historical.pk).update(next_attempt_at=timezone.now())
+    assert deliver() == 0
+    historical.refresh_from_db()
+    assert historical.next_attempt_at == initial.next_attempt_at
+    assert len(receiver.requests) == 1
+
+    Message.objects.filter(event__connection_id=connection_id).update(
+        next_attempt_at=timezone.now()
+    )
+    assert deliver() == 2
+    codes = arrivals(receiver)[str(connection_id)]
+    assert codes == ["INITIAL_UPDATE", "INITIAL_UPDATE", "HISTORICAL_UPDATE"]
+    historical.refresh_from_db()
+    assert (historical.status, historical.attempt_count) == ("succeeded", 1)
+
+
+def test_an_earlier_message_in_flight_elsewhere_holds_back_the_next(
+    sandbox, destination, receiver
+):
+    connection_id = uuid.uuid4()
+    record_first_sync(sandbox, connection_id)
+    initial = message_of("INITIAL_UPDATE", connection_id)
+    leased = timezone.now() + timedelta(minutes=5)
+    Message.objects.filter(pk=initial.pk).update(lease_until=leased)
+
+    before = timezone.now()
+    assert deliver() == 0
+
+    assert receiver.requests == []
+    historical = message_of("HISTORICAL_UPDATE", connection_id)
+    waited = historical.next_attempt_at - before
+    assert timedelta(0) < waited <= delivery.THROTTLE_WAIT + timedelta(seconds=1)
+
+
+def test_other_connections_and_destinations_are_not_held_back(
+    sandbox, destination, receiver
+):
+    other = make_destination(sandbox, receiver.url)
+    stuck, free = uuid.uuid4(), uuid.uuid4()
+    record_first_sync(sandbox, stuck)
+    record_first_sync(sandbox, free)
+    Message.objects.filter(
+        destination=destination,
+        event__type="INITIAL_UPDATE",
+        event__connection_id=stuck,
+    ).update(
+        status=MessageStatus.RETRYING,
+        next_attempt_at=timezone.now() + timedelta(minutes=5),
+    )
+
+    # Eight messages: the stuck one is not due and holds back the one after it.
+    assert deliver() == 6
+
+    assert len(receiver.requests) == 6
+    waiting = Message.objects.exclude(status=MessageStatus.SUCCEEDED)
+    assert sorted((m.destination_id, m.event.connection_id) for m in waiting) == [
+        (destination.pk, stuck),
+        (destination.pk, stuck),
+    ]
+    assert other.messages.filter(status=MessageStatus.SUCCEEDED).count() == 4
