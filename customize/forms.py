@@ -10,6 +10,8 @@ MAX_ORIGINS = 50
 def _choice_label(state):
     if state.needs_credentials:
         return f"{state.platform.name} (not available: needs credentials)"
+    if state.needs_production_sign_in:
+        return f"{state.platform.name} (not available in production yet)"
     return state.platform.name
 
 

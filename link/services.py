@@ -101,11 +101,7 @@ def picker_entries(scope):
 
 
 def _unavailable_reason(scope, state):
-    if not state.available:
-        return "Not available"
-    if not scope.is_sandbox and not state.platform.uses_oauth:
-        return "Not available"
-    return ""
+    return "" if state.available else "Not available"
 
 
 def pickable(scope, code):

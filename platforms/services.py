@@ -39,8 +39,14 @@ class PlatformState:
         )
 
     @property
+    def needs_production_sign_in(self):
+        """Typed-credential sign-in exists only as sandbox's test login so far."""
+        return self.is_production and not self.platform.uses_oauth
+
+    @property
     def available(self):
-        return self.enabled and not self.needs_credentials
+        blocked = self.needs_credentials or self.needs_production_sign_in
+        return self.enabled and not blocked
 
 
 def platform_states(scope):

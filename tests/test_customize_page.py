@@ -225,7 +225,25 @@ def test_link_lists_production_platforms_that_still_need_credentials(production)
     states = {s.platform.code: s for s in services.link_platforms(production)}
 
     assert states["XERO"].available is False
-    assert states["WOO_COMMERCE"].available is True
+    assert states["WOO_COMMERCE"].available is False
+    assert states["WOO_COMMERCE"].needs_production_sign_in is True
+
+
+def test_production_marks_typed_credential_platforms_not_available(
+    production_client,
+):
+    form = production_client.get(INDEX_URL).context["form"]
+    labels = dict(form.fields["shown_platforms"].choices)
+
+    assert labels["NETSUITE"] == "NetSuite (not available in production yet)"
+    assert labels["XERO"] == "Xero (not available: needs credentials)"
+
+
+def test_sandbox_marks_no_platform_not_available(developer_client):
+    form = developer_client.get(INDEX_URL).context["form"]
+    labels = dict(form.fields["shown_platforms"].choices)
+
+    assert labels["NETSUITE"] == "NetSuite"
 
 
 # Allowed origins

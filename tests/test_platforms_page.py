@@ -246,10 +246,29 @@ def test_production_flags_oauth_platforms_without_credentials(production_client)
     assert b"/link/oauth/callback" in response.content
 
 
+def test_production_says_typed_credential_platforms_are_not_available_yet(
+    production_client,
+):
+    response = production_client.get(INDEX_URL)
+
+    typed_count = sum(not p.uses_oauth for p in catalog.PLATFORMS)
+    page = response.content.decode()
+    assert page.count("Not available in production yet") == typed_count
+    assert "Enabled</span>" not in _card(page, "netsuite")
+    assert "Link offers it in sandbox only" in _card(page, "netsuite")
+    assert "Not available in production yet" not in _card(page, "xero")
+
+
+def _card(page, code):
+    start = page.index(f'id="platform-{code}"')
+    return page[start : page.index("</li>", start)]
+
+
 def test_sandbox_flags_nothing(developer_client):
     response = developer_client.get(INDEX_URL)
 
     assert b"Needs credentials" not in response.content
+    assert b"Not available" not in response.content
     assert response.context["needing_credentials"] == 0
 
 
