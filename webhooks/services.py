@@ -62,6 +62,18 @@ def check_url(url):
         raise DestinationRefused(str(refusal)) from None
 
 
+def relaxed_url_rules():
+    """The server's switches that loosen which URLs are accepted, for a warning."""
+    relaxed = []
+    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        relaxed.append(
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "private and loopback addresses")
+        )
+    if settings.WEBHOOK_ALLOW_HTTP:
+        relaxed.append(("WEBHOOK_ALLOW_HTTP", "plain http:// URLs"))
+    return relaxed
+
+
 def destination_create(scope, url, **fields):
     check_url(url)
     destination = scope.stamp(Destination(url=url, **fields))

@@ -32,7 +32,12 @@ def index(request):
         }
         for destination in destinations
     ]
-    return render(request, "webhooks/index.html", {"page": "webhooks", "rows": rows})
+    context = {
+        "page": "webhooks",
+        "rows": rows,
+        "relaxed_rules": services.relaxed_url_rules(),
+    }
+    return render(request, "webhooks/index.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -98,7 +103,12 @@ def destination_edit(request, destination_id):
 def _form_page(request, form, destination=None):
     if form.is_bound and form.tampered():
         return HttpResponseBadRequest("The form lacks its environment.")
-    context = {"page": "webhooks", "form": form, "destination": destination}
+    context = {
+        "page": "webhooks",
+        "form": form,
+        "destination": destination,
+        "relaxed_rules": services.relaxed_url_rules(),
+    }
     return render(request, "webhooks/destination_form.html", context)
 
 
