@@ -193,7 +193,11 @@ def test_a_form_without_its_environment_is_a_bad_request(developer_client, envir
             "url",
             "is a private network address",
         ),
-        ({"url": "https://2130706433/x"}, "url", "Enter a valid URL."),
+        (
+            {"url": "https://2130706433/x"},
+            "url",
+            "2130706433 is an address in an unusual form",
+        ),
         (
             {"url": "https://[::ffff:127.0.0.1]/x"},
             "url",

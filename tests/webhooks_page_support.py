@@ -17,6 +17,7 @@ RESOLVES = {
     "other.example.com": PUBLIC_ADDRESS,
     "internal.example.com": "10.0.0.8",
     "sneaky.example.com": "127.0.0.1",
+    "localhost": "127.0.0.1",
 }
 _event_numbers = itertools.count(1)
 

@@ -2,12 +2,13 @@ import base64
 import binascii
 import uuid
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django import forms
 from django.utils import timezone
 
 from rutterdash.environments import Environment
-from webhooks import services
+from webhooks import netguard, services
 from webhooks.events import EVENT_TYPES, TEST_EVENT
 from webhooks.models import Destination, MessageStatus, PayloadVersion
 
@@ -26,6 +27,41 @@ def event_type_choices():
     return [(name, name) for name in EVENT_TYPES]
 
 
+class DestinationURLField(forms.URLField):
+    """A URLField that says why an odd URL is refused, as the API does.
+
+    Django's check only says "Enter a valid URL." for hosts such as
+    2130706433 or 0x7f.1; netguard knows what they are. A fully qualified
+    "localhost." passes as it does through the API.
+    """
+
+    def run_validators(self, value):
+        try:
+            super().run_validators(value)
+        except forms.ValidationError as invalid:
+            try:
+                netguard.check_url(value)
+            except netguard.Unresolved:
+                raise invalid from None  # "not a url" is no host name to look up
+            except netguard.UnsafeDestination as refusal:
+                raise forms.ValidationError(refusal.message, code="refused") from None
+            if not _valid_without_root_dot(self, value):
+                raise invalid from None
+
+
+def _valid_without_root_dot(field, url):
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host.endswith("."):
+        return False
+    netloc = parts.netloc.replace(host, host.rstrip("."), 1)
+    try:
+        forms.URLField.run_validators(field, parts._replace(netloc=netloc).geturl())
+    except forms.ValidationError:
+        return False
+    return True
+
+
 class DestinationForm(forms.ModelForm):
     """A destination's settings, for the environment the page was drawn in.
 
@@ -36,7 +72,7 @@ class DestinationForm(forms.ModelForm):
     environment = forms.ChoiceField(
         choices=Environment.choices, widget=forms.HiddenInput
     )
-    url = forms.URLField(
+    url = DestinationURLField(
         label="URL",
         max_length=2000,
         assume_scheme="https",

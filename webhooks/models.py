@@ -14,7 +14,9 @@ class Destination(ScopedModel):
     """A URL of the organisation's that receives webhook events."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    url = models.URLField(max_length=2000)
+    # Checked by netguard, not Django's URLValidator, so the form and the API
+    # accept the same URLs.
+    url = models.CharField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
     # Event types sent here; an empty list means every type.
     event_types = models.JSONField(default=list, blank=True)

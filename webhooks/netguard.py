@@ -45,6 +45,10 @@ class UnsafeDestination(ValueError):
         self.message = message
 
 
+class Unresolved(UnsafeDestination):
+    """The host name resolves to no address."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a checked URL's request goes: its host name, and the address to dial."""
@@ -143,9 +147,9 @@ def _addresses(host, port):
     try:
         found = lookup(host, port)
     except (OSError, UnicodeError):
-        raise UnsafeDestination(f"{host} does not resolve to an address.") from None
+        raise Unresolved(f"{host} does not resolve to an address.") from None
     if not found:
-        raise UnsafeDestination(f"{host} does not resolve to an address.")
+        raise Unresolved(f"{host} does not resolve to an address.")
     return [ipaddress.ip_address(address.split("%")[0]) for address in found]
 
 
