@@ -33,6 +33,10 @@ NOT_SYNCED_YET = "Downloads are ready once the first sync has completed."
 @require_GET
 @member_required
 def connection_list(request):
+    return _show_list(request, ConnectionCreateForm())
+
+
+def _show_list(request, create_form, status=200):
     filters = ConnectionFilterForm(request.GET).filters()
     connections = services.connection_search(
         request.scope.all(Connection), filters["q"]
@@ -49,9 +53,9 @@ def connection_list(request):
         "filters": filters,
         "query": _query(filters),
         "tabs": _tabs(counts, filters["status"]),
-        "create_form": ConnectionCreateForm(),
+        "create_form": create_form,
     }
-    return render(request, "connections/list.html", context)
+    return render(request, "connections/list.html", context, status=status)
 
 
 @require_POST
@@ -62,7 +66,7 @@ def create(request):
 
     form = ConnectionCreateForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest("Choose a platform from the list.")
+        return _show_list(request, form, status=400)
 
     connection, token = services.connection_create(
         request.scope,

@@ -389,3 +389,11 @@ def test_create_refuses_get(developer_client):
     response = developer_client.get(CREATE_URL)
 
     assert response.status_code == 405
+
+
+def test_create_refuses_a_store_name_over_the_column_limit(developer_client):
+    response = create(developer_client, store_name="N" * 201)
+
+    assert not Connection.objects.exists()
+    assert "at most 200 characters" in response.content.decode()
+    assert 'value="' + "N" * 201 + '"' in response.content.decode()

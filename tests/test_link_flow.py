@@ -520,3 +520,13 @@ def test_a_long_unknown_platform_is_shortened_in_the_notice(business, sandbox_ke
     page = business.get(f"/link/{flow_id}/platforms/").content.decode()
 
     assert f"We don&#x27;t know the platform {'Q' * 40}…." in page
+
+
+def test_sign_in_refuses_a_store_name_over_the_column_limit(business, sandbox_key):
+    flow_id = at_sign_in(business, sandbox_key.public_key)
+
+    response = sign_in(business, flow_id, store_name="N" * 201)
+
+    assert response.status_code == 400
+    assert "at most 200 characters" in response.content.decode()
+    assert not Connection.objects.exists()
