@@ -7,7 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.models import ApiKey, Membership, Organisation, Role, User
 from accounts.services import api_key_create
@@ -26,6 +26,8 @@ DEMO_CONNECTIONS = (
 # One demo connection shows what "Needs maintenance" looks like.
 NEEDS_REAUTH = {"Bluebell Bakery": "The merchant revoked access in QuickBooks."}
 CHANGED_PASSWORD = "(changed in Settings since seeding; use your own)"
+# Demo passwords per database ({database: {email: password}}): one checkout
+# may be run on SQLite and on PostgreSQL, each with its own admin password.
 CREDENTIALS_FILE = settings.BASE_DIR / "var" / "demo-credentials.json"
 
 
@@ -50,7 +52,9 @@ class Command(BaseCommand):
         """The demo admin's password, or None once they have changed it."""
         user = User.objects.filter(email__iexact=email).first()
         chosen = os.environ.get("DEMO_ADMIN_PASSWORD")
-        saved = _saved_credentials()
+        database = database_key()
+        everything = _saved_credentials()
+        saved = everything.get(database) or _from_before_databases(everything)
         if user is None:
             password = chosen or secrets.token_urlsafe(12)
             user = User.objects.create_user(email, password, name="Demo Admin")
@@ -68,7 +72,8 @@ class Command(BaseCommand):
             user=user, organisation=organisation, defaults={"role": Role.ADMIN}
         )
         if password:
-            _save_credentials({**saved, email: password})
+            everything[database] = {**saved, email: password}
+            _save_credentials(everything)
         return password
 
     def _api_key(self, organisation, environment):
@@ -108,11 +113,32 @@ class Command(BaseCommand):
         self.stdout.write("\n".join(lines))
 
 
+def database_key():
+    """Which database this is, as the credentials file names it."""
+    db = connection.settings_dict
+    where = f"{db['HOST']}:{db['PORT']}" if db["HOST"] else ""
+    return f"{connection.vendor}://{where}/{db['NAME']}"
+
+
 def _saved_credentials():
     try:
-        return json.loads(CREDENTIALS_FILE.read_text())
+        saved = json.loads(CREDENTIALS_FILE.read_text())
     except (FileNotFoundError, ValueError):
         return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _from_before_databases(saved):
+    """The {email: password} an older file held for whichever database ran last.
+
+    Only a password the user still has is used, so trying it on the other
+    database is harmless; it stays in the file for that one too.
+    """
+    return {
+        email: password
+        for email, password in saved.items()
+        if isinstance(password, str)
+    }
 
 
 def _save_credentials(credentials):
