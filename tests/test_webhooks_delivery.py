@@ -403,6 +403,39 @@ def test_resend_starts_a_new_cycle_with_the_same_event_id(
     assert [r.headers["webhook-id"] for r in receiver.requests] == [event.id] * 3
 
 
+def test_schedule_many_starts_a_new_cycle_for_each_in_one_go(
+    sandbox,
+    destination,
+    receiver,
+    queued,
+    settings,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    settings.WEBHOOK_RETRY_DELAYS = [1]
+    receiver.will(*[Answer(500)] * 4)
+    events = [record_event(sandbox), record_event(sandbox)]
+    deliver()
+    Message.objects.update(next_attempt_at=timezone.now())
+    deliver()
+    failed = Message.objects.filter(status=MessageStatus.FAILED)
+    assert failed.count() == 2
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        with django_assert_num_queries(1):
+            assert delivery.schedule_many(failed.all()) == 2
+
+    assert len(queued.results) == 1
+    for event in events:
+        message = message_of(event)
+        assert (message.status, message.last_error) == (MessageStatus.PENDING, "")
+        assert message.cycle_start == message.attempt_count == 2
+    deliver()
+    assert len(receiver.requests) == 6
+    assert not Message.objects.exclude(status=MessageStatus.SUCCEEDED).exists()
+
+
 def test_a_failing_destination_gets_only_a_few_messages_a_batch(
     sandbox, destination, receiver, queued
 ):

@@ -78,8 +78,17 @@ def schedule(message=None, run_after=None):
     (resend, replay); its event id stays the same.
     """
     if message is not None:
-        _make_due(message)
+        _make_due(Message.objects.filter(pk=message.pk))
+        message.refresh_from_db()
     transaction.on_commit(lambda: enqueue(run_after))
+
+
+def schedule_many(messages):
+    """schedule() for every message of a queryset, in one UPDATE; returns the count."""
+    count = _make_due(messages)
+    if count:
+        schedule()
+    return count
 
 
 def deliver_all_due():
@@ -727,15 +736,14 @@ def _log_outcome(message, reply):
 # Scheduling.
 
 
-def _make_due(message):
-    now = timezone.now()
-    Message.objects.filter(pk=message.pk).update(
+def _make_due(messages):
+    """Start a new cycle with the full retry schedule, due now."""
+    return messages.update(
         status=MessageStatus.PENDING,
-        next_attempt_at=now,
+        next_attempt_at=timezone.now(),
         cycle_start=F("attempt_count"),
         last_error="",
     )
-    message.refresh_from_db()
 
 
 def enqueue(run_after=None):

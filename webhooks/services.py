@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -214,22 +214,13 @@ def failed_since(destination, since):
 def replay_failed(destination, since):
     """Resend every failed message created since then, in one statement.
 
-    The same change as delivery.schedule(message) makes to one message,
-    made to all of them at once: replaying thousands must not cost
-    thousands of round trips.
+    Replaying thousands must not cost thousands of round trips.
     """
     if not destination.enabled:
         raise SendRefused(DESTINATION_DISABLED)
 
     with transaction.atomic():
-        count = _replayable(destination, since).update(
-            status=MessageStatus.PENDING,
-            next_attempt_at=timezone.now(),
-            cycle_start=F("attempt_count"),
-            last_error="",
-        )
-        if count:
-            delivery.schedule()
+        count = delivery.schedule_many(_replayable(destination, since))
     log.info(
         "Webhook destination %s: replaying %d failed messages", destination.pk, count
     )
