@@ -104,7 +104,7 @@ def test_after_a_failure_the_rest_of_the_stream_waits_for_its_retry(
     assert initial.status == MessageStatus.RETRYING
     assert historical.status == MessageStatus.PENDING
     assert (historical.attempt_count, historical.attempts.count()) == (0, 0)
-    assert historical.lease_until is None
+    assert historical.lease_until is None and historical.last_attempt_at is None
 
     # Due again before the failed message's retry: held until that retry.
     Message.objects.filter(pk=historical.pk).update(next_attempt_at=timezone.now())

@@ -31,7 +31,7 @@ from django import db
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -483,13 +483,16 @@ def _put_back(jobs, now):
     """
     if not jobs:
         return
+    unsent = Q()
     for job in jobs:
-        Attempt.objects.filter(
-            message_id=job.message.pk, number=job.attempt.number
-        ).delete()
+        unsent |= Q(message_id=job.message.pk, number=job.attempt.number)
+    Attempt.objects.filter(unsent).delete()
+
     again = now + THROTTLE_WAIT
+    latest = Attempt.objects.filter(message=OuterRef("pk")).order_by("-number")
     Message.objects.filter(pk__in=[job.message.pk for job in jobs]).update(
         attempt_count=F("attempt_count") - 1,
+        last_attempt_at=Subquery(latest.values("started_at")[:1]),
         lease_until=None,
         next_attempt_at=again,
     )
