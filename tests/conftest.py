@@ -4,6 +4,7 @@ from django.test import Client
 from accounts.models import Role
 from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
+from tests.browser_support import running_chromium
 from tests.factories import MembershipFactory, OrganisationFactory
 
 
@@ -94,3 +95,9 @@ def private_cache(settings):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with running_chromium() as chromium:
+        yield chromium

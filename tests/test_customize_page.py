@@ -9,12 +9,8 @@ from customize.models import LinkSettings
 from customize.origins import InvalidOrigin, parse_origin
 from platforms.services import platform_enable
 from rutterdash.environments import Environment
-from tests import test_browser
 from tests.conftest import signed_in_client
 from tests.test_customize_logo import image_bytes, upload
-
-# The browser test module's Chromium, as a fixture of this module too.
-chromium = test_browser.browser
 
 INDEX_URL = "/customize/"
 SAVE_URL = "/customize/save"
@@ -420,10 +416,10 @@ def test_preview_is_for_members_only(client, outsider_client, admin_client):
 # In a browser
 
 
-def signed_in_page(chromium, live_server, user, viewport=None):
+def signed_in_page(browser, live_server, user, viewport=None):
     client = Client()
     client.force_login(user)
-    context = chromium.new_context(base_url=live_server.url, viewport=viewport)
+    context = browser.new_context(base_url=live_server.url, viewport=viewport)
     session = client.cookies["sessionid"].value
     context.add_cookies(
         [{"name": "sessionid", "value": session, "url": live_server.url}]
@@ -433,8 +429,8 @@ def signed_in_page(chromium, live_server, user, viewport=None):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_preview_follows_the_form_as_it_changes(chromium, live_server, admin):
-    page = signed_in_page(chromium, live_server, admin)
+def test_preview_follows_the_form_as_it_changes(browser, live_server, admin):
+    page = signed_in_page(browser, live_server, admin)
     page.goto("/customize/")
     heading = page.frame_locator("[data-link-preview-frame]").locator("h1")
     expect(heading).to_have_text("Connect your account to Acme Lending")

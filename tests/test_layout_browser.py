@@ -5,13 +5,11 @@ import pytest
 from accounts.services import api_key_create
 from customize.models import LinkSettings
 from rutterdash.environments import Environment
-from tests import test_browser
 from tests.factories import ConnectionFactory
 from tests.test_customize_page import signed_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-chromium = test_browser.browser
 
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
@@ -19,15 +17,15 @@ LONG_TITLE = "T" * 80
 PAGE_WIDTH = "document.documentElement.scrollWidth"
 
 
-def phone_page(chromium, live_server):
-    context = chromium.new_context(base_url=live_server.url, viewport=PHONE)
+def phone_page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
     return context.new_page()
 
 
-def test_link_keeps_a_long_title_inside_a_phone_screen(chromium, live_server, sandbox):
+def test_link_keeps_a_long_title_inside_a_phone_screen(browser, live_server, sandbox):
     sandbox.stamp(LinkSettings(title=LONG_TITLE)).save()
     api_key, _secret = api_key_create(sandbox.organisation, Environment.SANDBOX)
-    page = phone_page(chromium, live_server)
+    page = phone_page(browser, live_server)
 
     page.goto(f"/linkstart/{api_key.public_key}")
     page.get_by_text(LONG_TITLE).first.wait_for()
@@ -42,7 +40,7 @@ def test_link_keeps_a_long_title_inside_a_phone_screen(chromium, live_server, sa
 
 
 def test_connections_table_scrolls_instead_of_splitting_words(
-    chromium, live_server, developer, sandbox
+    browser, live_server, developer, sandbox
 ):
     ConnectionFactory(
         organisation=sandbox.organisation,
@@ -50,7 +48,7 @@ def test_connections_table_scrolls_instead_of_splitting_words(
         store_name="Copper Kettle Catering",
         disabled=True,
     )
-    page = signed_in_page(chromium, live_server, developer, viewport=PHONE)
+    page = signed_in_page(browser, live_server, developer, viewport=PHONE)
 
     page.goto("/connections/")
     badge = page.locator("table .badge").first
@@ -71,8 +69,8 @@ def test_connections_table_scrolls_instead_of_splitting_words(
     assert store_lines <= 3
 
 
-def test_environment_switch_stays_inside_the_sidebar(chromium, live_server, developer):
-    page = signed_in_page(chromium, live_server, developer, viewport=DESKTOP)
+def test_environment_switch_stays_inside_the_sidebar(browser, live_server, developer):
+    page = signed_in_page(browser, live_server, developer, viewport=DESKTOP)
 
     page.goto("/")
     sidebar = page.locator("nav.sidebar").bounding_box()

@@ -10,7 +10,6 @@ that reads the connection's books.
 """
 
 import json
-import os
 import socket
 import threading
 from functools import partial
@@ -30,7 +29,6 @@ from tests.factories import OrganisationFactory
 from tests.fake_oauth_provider import FakeProvider
 from tests.oauth_support import connect_platform
 from tests.openapi import assert_matches_schema
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -101,24 +99,6 @@ def _free_port():
             if probe.connect_ex(("127.0.0.1", port)) != 0:
                 return port
     pytest.fail("No free port in 8201-8209 for the fintech page")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.fail("Chromium is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 consent screen on 127.0.0.1, so the way back is a cross-site redirect that
 must still carry Link's session cookie."""
 
-import os
 from urllib.parse import urlencode
 
 import pytest
@@ -16,30 +15,11 @@ from rutterdash.scoping import Scope
 from tests.factories import OrganisationFactory
 from tests.fake_oauth_provider import FakeProvider
 from tests.oauth_support import connect_platform
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ORIGIN = "https://lender.example"
 PHONE = {"width": 360, "height": 640}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.fail("Chromium is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ from platforms.models import PlatformSetting
 from platforms.services import platform_states, setting_for
 from rutterdash import crypto
 from rutterdash.environments import Environment
-from tests import test_browser
 from tests.conftest import signed_in_client
 from tests.test_customize_page import signed_in_page
-
-chromium = test_browser.browser
 
 INDEX_URL = "/platforms/"
 XERO_URL = "/platforms/xero/"
@@ -380,8 +377,8 @@ def test_platforms_signing_in_with_their_own_credentials_take_none(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_cards_filter_as_the_search_is_typed(chromium, live_server, developer):
-    page = signed_in_page(chromium, live_server, developer)
+def test_cards_filter_as_the_search_is_typed(browser, live_server, developer):
+    page = signed_in_page(browser, live_server, developer)
     page.goto(INDEX_URL)
     cards = page.locator("[data-platform-card]:visible")
     expect(cards).to_have_count(len(catalog.PLATFORMS))
@@ -399,8 +396,8 @@ def test_cards_filter_as_the_search_is_typed(chromium, live_server, developer):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_redirect_uri_is_copied_with_one_click(chromium, live_server, developer):
-    page = signed_in_page(chromium, live_server, developer)
+def test_redirect_uri_is_copied_with_one_click(browser, live_server, developer):
+    page = signed_in_page(browser, live_server, developer)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(XERO_URL)
 

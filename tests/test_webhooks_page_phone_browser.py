@@ -6,7 +6,6 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from tests import test_browser
 from tests.test_customize_page import signed_in_page
 from tests.webhooks_page_support import (  # noqa: F401 (autouse fixture)
     destination_in,
@@ -18,7 +17,6 @@ from webhooks.models import MessageStatus
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-chromium = test_browser.browser
 
 PHONE = {"width": 360, "height": 740}
 PAGE_WIDTH = "document.documentElement.scrollWidth"
@@ -41,10 +39,10 @@ def delivery_log(production):
 
 @pytest.mark.parametrize("name", ["index", "messages", "destination"])
 def test_webhooks_tables_scroll_instead_of_splitting_words(
-    chromium, live_server, developer, delivery_log, name
+    browser, live_server, developer, delivery_log, name
 ):
     args = [delivery_log.pk] if name == "destination" else []
-    page = signed_in_page(chromium, live_server, developer, viewport=PHONE)
+    page = signed_in_page(browser, live_server, developer, viewport=PHONE)
     page.goto(reverse(f"webhooks:{name}", args=args))
 
     scroller = page.locator(".table-scroll").first
