@@ -19,6 +19,7 @@ when a destination keeps failing for WEBHOOK_DISABLE_AFTER.
 """
 
 import email.utils
+import json
 import logging
 import math
 import random
@@ -175,7 +176,7 @@ def claim_due(limit=BATCH_SIZE):
         _lease(claimable, now)
         secrets = _Secrets(now)
         jobs = [_job(message, now, secrets) for message in claimable]
-        Attempt.objects.bulk_create(job.attempt for job in jobs)
+        insert_attempts([job.attempt for job in jobs])
     return jobs
 
 
@@ -274,7 +275,8 @@ def _keep_order(messages, now):
     if held:
         update_rows(held, ["next_attempt_at"])
         log.debug("Held back %d webhook messages to keep their order", len(held))
-    return [message for message in messages if message not in held]
+    held_keys = {message.pk for message in held}
+    return [message for message in messages if message.pk not in held_keys]
 
 
 def _earliest_open_elsewhere(by_stream, claimed):
@@ -353,10 +355,15 @@ def _wake_for_the_held_back(due, ready, claimable, now):
 
     Without it they would wait for the next event, retry or sweep.
     """
-    left = [m for m in due if m not in claimable]
+    # Sets of primary keys: `in` on model lists compares rows one by one.
+    claimed = {m.pk for m in claimable}
+    left = [m for m in due if m.pk not in claimed]
+    if not left:
+        return
     wake_at = [m.next_attempt_at for m in left if m.next_attempt_at]
     wake_at = [when for when in wake_at if when > now]
-    if any(m in ready and m.next_attempt_at <= now for m in left):
+    ready_keys = {m.pk for m in ready}
+    if any(m.pk in ready_keys and m.next_attempt_at <= now for m in left):
         wake_at.append(now + THROTTLE_WAIT)
     if wake_at:
         schedule(run_after=min(wake_at))
@@ -591,13 +598,28 @@ def update_rows(rows, field_names):
 
     Django's bulk_update builds a CASE per field and row, which costs more
     CPU than the delivery itself; UPDATE ... FROM (VALUES ...) does not.
-    Works on PostgreSQL and SQLite (3.33+).
+    On PostgreSQL the rows travel as one JSON document, so the driver
+    quotes one string instead of every value. Also works on SQLite (3.33+).
     """
     if not rows:
         return
     model = type(rows[0])
     fields = [model._meta.get_field(name) for name in field_names]
     primary_key = model._meta.pk
+    table = _quote(model._meta.db_table)
+    if db.connection.vendor == "postgresql":
+        sets = ", ".join(
+            f"{_quote(field.column)} = v.{_quote(field.column)}" for field in fields
+        )
+        source, values = _recordset(rows, [primary_key, *fields])
+        sql = (
+            f"UPDATE {table} SET {sets} FROM {source} "
+            f"WHERE {table}.{_quote(primary_key.column)} = v.{_quote(primary_key.column)}"
+        )
+        with db.connection.cursor() as cursor:
+            cursor.execute(sql, values)
+        return
+
     columns = [primary_key, *fields]
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     values = [
@@ -610,7 +632,6 @@ def update_rows(rows, field_names):
         f"{field.cast_db_type(db.connection)})"
         for number, field in enumerate(fields, start=2)
     )
-    table = _quote(model._meta.db_table)
     key = f"CAST(v.column1 AS {primary_key.cast_db_type(db.connection)})"
     sql = (
         f"UPDATE {table} SET {sets} "
@@ -619,6 +640,67 @@ def update_rows(rows, field_names):
     )
     with db.connection.cursor() as cursor:
         cursor.execute(sql, values)
+
+
+_ATTEMPT_INSERT_FIELDS = [
+    "message",
+    "number",
+    "started_at",
+    "duration_ms",
+    "status_code",
+    "request_headers",
+    "response_headers",
+    "response_excerpt",
+    "error",
+]
+
+
+def insert_attempts(attempts):
+    """Insert new attempts in one statement and give each its primary key.
+
+    On PostgreSQL the rows go as one JSON document (see update_rows);
+    elsewhere bulk_create does it.
+    """
+    if not attempts:
+        return
+    if db.connection.vendor != "postgresql":
+        Attempt.objects.bulk_create(attempts)
+        return
+    fields = [Attempt._meta.get_field(name) for name in _ATTEMPT_INSERT_FIELDS]
+    columns = ", ".join(_quote(field.column) for field in fields)
+    source, values = _recordset(attempts, fields)
+    table = _quote(Attempt._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source} "
+        f"RETURNING {_quote(Attempt._meta.pk.column)}, message_id, number"
+    )
+    by_key = {(attempt.message_id, attempt.number): attempt for attempt in attempts}
+    with db.connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        for pk, message_id, number in cursor.fetchall():
+            attempt = by_key[(message_id, number)]
+            attempt.pk = pk
+            attempt._state.adding = False
+            attempt._state.db = db.connection.alias
+
+
+def _recordset(rows, fields):
+    """`jsonb_to_recordset(...) AS v(...)` over these fields of the rows, and its parameter."""
+    columns = ", ".join(
+        f"{_quote(field.column)} {field.cast_db_type(db.connection)}" for field in fields
+    )
+    document = json.dumps(
+        [{field.column: getattr(row, field.attname) for field in fields} for row in rows],
+        default=_json_value,
+    )
+    return f"jsonb_to_recordset(%s::jsonb) AS v({columns})", [document]
+
+
+def _json_value(value):
+    """Datetimes and UUIDs as text PostgreSQL reads back exactly."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def _quote(name):
