@@ -163,12 +163,13 @@ def claim_due(limit=BATCH_SIZE):
     """Lease due messages and write their attempts; returns the jobs to send."""
     now = timezone.now()
     with transaction.atomic():
-        due = (
+        due = list(
             _due(now)
             .select_for_update(skip_locked=True, of=("self",))
-            .select_related("event", "destination")
+            .select_related("event")
             .order_by("next_attempt_at", "event__sequence", "event__created")[:limit]
         )
+        _attach_destinations(due)
         ready = [message for message in due if _ready(message, now)]
         claimable = _keep_order(_throttle(ready), now)
         _wake_for_the_held_back(due, ready, claimable, now)
@@ -244,6 +245,13 @@ def record_all(outcomes):
 def _recorded(item):
     message = getattr(item, "message", item)
     return (message.event.sequence, message.event.created, message.created)
+
+
+def _attach_destinations(messages):
+    """Load each destination once for the batch, not once per message row."""
+    destinations = Destination.objects.in_bulk({m.destination_id for m in messages})
+    for message in messages:
+        message.destination = destinations[message.destination_id]
 
 
 def _keep_order(messages, now):
