@@ -4,6 +4,19 @@ from customize.origins import InvalidOrigin, parse_origin
 from link import services
 
 NONCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# Longer platform names are not in the catalog; the picker quotes this much.
+KEPT_PLATFORM_LENGTH = 64
+
+# What the business reads when the app opened Link with a bad address. They
+# cannot fix it themselves, so these say what went wrong, not which field.
+REFUSALS = {
+    "origin": "This link was opened from a page we can't identify, so it"
+    " can't continue.",
+    "redirect_url": "This link was opened with an address we can't return"
+    " you to afterwards.",
+    "nonce": "This link is incomplete or was changed after the app made it.",
+}
+REFUSAL_FALLBACK = "This link is not valid."
 
 
 class LinkStartForm(forms.Form):
@@ -11,7 +24,8 @@ class LinkStartForm(forms.Form):
 
     origin = forms.CharField(required=False, max_length=services.MAX_URL_LENGTH)
     nonce = forms.RegexField(NONCE_PATTERN, required=False)
-    platform = forms.CharField(required=False, max_length=64)
+    # No max_length: an over-long name is an unknown platform, not a broken link.
+    platform = forms.CharField(required=False)
     redirect_url = forms.CharField(
         required=False, max_length=services.MAX_URL_LENGTH, strip=False
     )
@@ -30,8 +44,15 @@ class LinkStartForm(forms.Form):
         requested = cleaned.get("platform", "")
         cleaned["platform"] = services.platform_code(requested)
         # Kept so the picker can say which name it did not recognise.
-        cleaned["unknown_platform"] = "" if cleaned["platform"] else requested
+        unknown = "" if cleaned["platform"] else requested
+        cleaned["unknown_platform"] = unknown[:KEPT_PLATFORM_LENGTH]
         return cleaned
+
+    def refusal(self):
+        """The first problem, in words for the business rather than the app."""
+        for field in self.errors:
+            return REFUSALS.get(field, REFUSAL_FALLBACK)
+        return ""
 
     def clean_redirect_url(self):
         url = self.cleaned_data["redirect_url"]

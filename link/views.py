@@ -62,7 +62,7 @@ def linkstart(request, public_key):
 
     start = forms.LinkStartForm(request.GET)
     if not start.is_valid():
-        return _refused(request, _first_error(start), status=400, scope=scope)
+        return _refused_start(request, start, scope)
 
     refusal = _origin_refusal(scope, start.cleaned_data, require_origin=True)
     if refusal:
@@ -84,7 +84,7 @@ def connection_start(request, connection_id):
     scope = Scope(connection.organisation, connection.environment)
     start = forms.LinkStartForm(request.GET)
     if not start.is_valid():
-        return _refused(request, _first_error(start), status=400, scope=scope)
+        return _refused_start(request, start, scope)
     if connection.disabled:
         return _refused(request, DISABLED, status=409, scope=scope)
     refusal = _origin_refusal(scope, start.cleaned_data, require_origin=False)
@@ -119,23 +119,31 @@ DISABLED = (
 )
 
 
-def _first_error(form):
-    for field, errors in form.errors.items():
-        return f"{field}: {errors[0]}"
-    return "The Link address is not valid."
+def _refused_start(request, start, scope):
+    # The app's developer finds the technical detail in the log.
+    log.info("Link refused a start address: %s", start.errors.get_json_data())
+    return _refused(request, start.refusal(), status=400, scope=scope)
 
 
 def _origin_refusal(scope, details, require_origin):
     origin = details["origin"]
     redirect_url = details["redirect_url"]
     if origin and not services.origin_allowed(scope, origin):
-        return f"Link may not be opened from {origin}."
+        return (
+            f"This link was opened from {origin}, a site the app that asked"
+            " you to connect has not approved."
+        )
     if redirect_url:
         target = services.origin_of(redirect_url)
         if not services.origin_allowed(scope, target):
-            return f"Link may not send you back to {target}."
+            return (
+                f"This link would send you back to {target}, a site the app"
+                " that asked you to connect has not approved."
+            )
     if require_origin and not origin and not scope.is_sandbox:
-        return "Link must be opened from the app that asked you to connect."
+        return (
+            "This link only works when opened from the app that asked you to connect."
+        )
     return ""
 
 
@@ -143,6 +151,8 @@ def _origin_refusal(scope, details, require_origin):
 @require_http_methods(["GET", "POST"])
 def landing(request, flow_id):
     flow = load_flow(request, flow_id)
+    if flow.finished:
+        return redirect("link:success", flow_id=flow.flow_id)
     if request.method == "POST":
         flow.consented = True
         flows.save_flow(request, flow)
@@ -162,6 +172,8 @@ def _step_after_consent(flow):
 @require_http_methods(["GET", "POST"])
 def picker(request, flow_id):
     flow = load_flow(request, flow_id)
+    if flow.finished:
+        return redirect("link:success", flow_id=flow.flow_id)
     if not flow.consented:
         return redirect("link:landing", flow_id=flow.flow_id)
 
@@ -281,9 +293,16 @@ def _show_sign_in(request, flow, platform, form, status=200):
         "flow": flow,
         "platform": platform,
         "form": form,
+        "focus_field": _first_field_to_fix(form),
         **_branding(flow.scope),
     }
     return render(request, "link/sign_in_sandbox.html", context, status=status)
+
+
+def _first_field_to_fix(form):
+    """The field the keyboard starts in: the first with an error, else the first."""
+    with_errors = [field.name for field in form if field.errors]
+    return with_errors[0] if with_errors else next(iter(form)).name
 
 
 def _oauth_sign_in(request, flow, platform):
@@ -320,6 +339,8 @@ def success(request, flow_id):
         "platform": catalog.get(flow.platform),
         "message": message,
         "back_url": back_url,
+        # Opened again after the token went out: nothing left to hand over.
+        "reopened": public_token is None,
         **_branding(flow.scope),
     }
     return render(request, "link/success.html", context)

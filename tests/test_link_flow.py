@@ -135,7 +135,9 @@ def test_an_origin_that_is_not_a_web_origin_is_refused(business, sandbox_key):
     response = start_link(business, sandbox_key.public_key, origin="javascript:x")
 
     assert response.status_code == 400
-    assert "origin" in response.content.decode()
+    page = html.unescape(response.content.decode())
+    assert "opened from a page we can't identify" in page
+    assert "origin" not in page.lower()
 
 
 def test_a_javascript_redirect_url_is_refused(business, sandbox_key):
@@ -145,8 +147,36 @@ def test_a_javascript_redirect_url_is_refused(business, sandbox_key):
 
     assert response.status_code == 400
     page = html.unescape(response.content.decode())
-    assert "redirect_url: must be an http(s) URL." in page
-    assert "redirect_url: redirect_url" not in page
+    assert "This link was opened with an address we can't return you to" in page
+    assert "redirect_url" not in page and "http(s)" not in page
+
+
+def test_a_malformed_nonce_is_refused_in_plain_words(business, sandbox_key):
+    response = start_link(business, sandbox_key.public_key, nonce="a b")
+
+    assert response.status_code == 400
+    page = html.unescape(response.content.decode())
+    assert "This link is incomplete or was changed after the app made it." in page
+    assert "nonce" not in page.lower()
+
+
+def test_an_over_long_platform_is_treated_as_an_unknown_one(business, sandbox_key):
+    flow_id = consented(business, sandbox_key.public_key, platform="Q" * 65)
+
+    page = business.get(f"/link/{flow_id}/platforms/").content.decode()
+
+    assert f"We don&#x27;t know the platform {'Q' * 40}…." in page
+    assert "at most 64 characters" not in page
+    assert 'value="QUICKBOOKS"' in page
+
+
+def test_a_huge_platform_keeps_only_its_start_in_the_session(business, sandbox_key):
+    flow_id = started(business, sandbox_key.public_key, platform="Q" * 1500)
+
+    [stored] = business.session["link_flows"].values()
+
+    assert stored["flow_id"] == flow_id
+    assert stored["unknown_platform"] == "Q" * 64
 
 
 def test_the_picker_waits_for_consent(business, sandbox_key):
@@ -530,3 +560,59 @@ def test_sign_in_refuses_a_store_name_over_the_column_limit(business, sandbox_ke
     assert response.status_code == 400
     assert "at most 200 characters" in response.content.decode()
     assert not Connection.objects.exists()
+
+
+def test_the_sandbox_sign_in_starts_in_the_username_field(business, sandbox_key):
+    flow_id = at_sign_in(business, sandbox_key.public_key)
+
+    page = business.get(f"/link/{flow_id}/sign-in/").content.decode()
+
+    assert autofocused_field(page) == ["username"]
+
+
+def test_a_sign_in_error_puts_the_keyboard_in_the_field_to_fix(business, sandbox_key):
+    flow_id = at_sign_in(business, sandbox_key.public_key)
+
+    response = sign_in(business, flow_id, password="")
+
+    assert autofocused_field(response.content.decode()) == ["password"]
+
+
+def test_the_picker_starts_in_the_search_box(business, sandbox_key):
+    flow_id = consented(business, sandbox_key.public_key)
+
+    page = business.get(f"/link/{flow_id}/platforms/").content.decode()
+
+    assert re.search(r'<input type="search" name="q"[^>]*\bautofocus\b', page)
+
+
+def autofocused_field(page):
+    inputs = re.findall(r"<input[^>]*>", page, re.S)
+    return [re.search(r'name="(\w+)"', i).group(1) for i in inputs if "autofocus" in i]
+
+
+def test_link_pages_name_the_favicon(business, sandbox_key):
+    flow_id = started(business, sandbox_key.public_key)
+
+    page = business.get(f"/link/{flow_id}/").content.decode()
+
+    assert re.search(r'<link rel="icon" href="/static/favicon[^"]*\.svg"', page)
+
+
+def test_reopening_a_finished_flow_shows_it_is_done(business, sandbox_key, sandbox):
+    flow_id = at_sign_in(business, sandbox_key.public_key)
+    sign_in(business, flow_id)
+    first = business.get(f"/link/{flow_id}/done/")
+    token = posted_message(first)[0]["publicToken"]
+
+    landing = business.get(f"/link/{flow_id}/")
+    picker = business.get(f"/link/{flow_id}/platforms/")
+    done = business.get(landing["Location"])
+
+    assert landing["Location"] == f"/link/{flow_id}/done/"
+    assert picker["Location"] == f"/link/{flow_id}/done/"
+    page = html.unescape(done.content.decode())
+    assert "You're connected. You can close this window." in page
+    assert "data-link-continue" not in page and "link-message" not in page
+    assert token not in page
+    assert sandbox.all(Connection).count() == 1
