@@ -120,6 +120,8 @@ class InviteForm(forms.Form):
 class EnvironmentForm(forms.Form):
     environment = forms.ChoiceField(choices=Environment.choices)
     next = forms.CharField(required=False)
+    # Set by the "in the other environment" page: next is that object's page.
+    open_object = forms.BooleanField(required=False)
 
 
 class RotateSecretForm(forms.Form):

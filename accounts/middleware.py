@@ -1,8 +1,9 @@
 import logging
 
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
 
+from accounts.elsewhere import InOtherEnvironment
 from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
 
@@ -53,3 +54,35 @@ def _may_pass_without_team(request):
     except Resolver404:
         return False
     return match.url_name in TEAMLESS_PAGES
+
+
+class FriendlyRefusalMiddleware:
+    """Dashboard pages for refusals that Django answers with a bare body.
+
+    A 405 (an address that only takes a form's POST, opened again or
+    reloaded) gets a page with the sidebar, and an object found in the
+    organisation's other environment gets a page offering the switch.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content:
+            log.info("%s %s is not allowed here", request.method, request.path)
+            page = render(request, "405.html", status=405)
+            page["Allow"] = response.get("Allow", "")
+            return page
+        return response
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, InOtherEnvironment):
+            return None
+        context = {
+            "noun": exception.noun,
+            "environment": exception.environment,
+            "environment_label": Environment(exception.environment).label,
+            "next": request.get_full_path(),
+        }
+        return render(request, "elsewhere.html", context, status=404)

@@ -1,3 +1,4 @@
+import inspect
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -87,20 +88,48 @@ def switch_environment(request):
     next_url = form.cleaned_data["next"]
     if not _is_safe(request, next_url):
         next_url = "accounts:home"
+    if form.cleaned_data["open_object"]:
+        return redirect(next_url)
     return redirect(_same_page_in_any_environment(next_url))
 
 
 def _same_page_in_any_environment(url):
-    """A page about one object exists in one environment only: go to its list."""
+    """Where the switch lands: the same page, if it can be opened again.
+
+    A page about one object exists in one environment only, and a form's
+    error page was drawn by a POST-only address: both go to their section's
+    index, or Home when the section has none.
+    """
     path = urlsplit(url).path
     try:
         match = resolve(path)
     except Resolver404:
         return url
-    if not match.kwargs:
+    if not match.kwargs and _answers_get(match.func):
         return url
     section = path.strip("/").split("/", 1)[0]
-    return f"/{section}/"
+    index = f"/{section}/"
+    try:
+        section_match = resolve(index)
+    except Resolver404:
+        return reverse("accounts:home")
+    if section_match.kwargs or not _answers_get(section_match.func):
+        return reverse("accounts:home")
+    return index
+
+
+def _answers_get(view):
+    """Whether no require_http_methods layer of a view refuses GET.
+
+    Django keeps the allowed methods only in the decorator's closure, so
+    each wrapped layer is read from there.
+    """
+    while view is not None:
+        allowed = inspect.getclosurevars(view).nonlocals.get("request_method_list")
+        if allowed is not None and "GET" not in allowed:
+            return False
+        view = getattr(view, "__wrapped__", None)
+    return True
 
 
 @require_http_methods(["GET", "POST"])

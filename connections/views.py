@@ -11,6 +11,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import admin_required, member_required
+from accounts.elsewhere import get_in_scope
 from connections import exports, reports, services, sync
 from connections.forms import (
     ConnectionCreateForm,
@@ -199,7 +200,10 @@ def report(request, connection_id):
 
 
 def _load(request, connection_id):
-    return request.scope.get(Connection, pk=connection_id)
+    return get_in_scope(
+        request.scope, lambda scope: scope.all(Connection), "connection",
+        pk=connection_id,
+    )
 
 
 def _query(filters):

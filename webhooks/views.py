@@ -2,7 +2,7 @@ import json
 
 from django.contrib import messages
 from django.http import HttpResponseBadRequest, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
     require_GET,
@@ -11,6 +11,7 @@ from django.views.decorators.http import (
 )
 
 from accounts.decorators import admin_required, member_required
+from accounts.elsewhere import get_in_scope
 from webhooks import forms, services
 from webhooks.models import Destination, MessageStatus
 
@@ -292,10 +293,15 @@ def message_resend(request, message_id):
 
 
 def _destination(request, destination_id):
-    return request.scope.get(Destination, pk=destination_id)
+    return get_in_scope(
+        request.scope, lambda scope: scope.all(Destination), "destination",
+        pk=destination_id,
+    )
 
 
 def _message(request, message_id):
-    scoped = services.scoped_messages(request.scope)
-    related = scoped.select_related("event", "destination")
-    return get_object_or_404(related, pk=message_id)
+    def messages_in(scope):
+        scoped = services.scoped_messages(scope)
+        return scoped.select_related("event", "destination")
+
+    return get_in_scope(request.scope, messages_in, "message", pk=message_id)
