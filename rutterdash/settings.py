@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.DashboardContextMiddleware",
+    "accounts.middleware.FriendlyRefusalMiddleware",
 ]
 
 # bench/api.py swaps in bench.bare_urls to time a bare view beside the API.
