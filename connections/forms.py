@@ -1,9 +1,11 @@
 import calendar
 
 from django import forms
+from django.http import QueryDict
 
 from connections.models import ConnectionStatus
 from platforms import catalog
+from rutterdash.environments import Environment
 
 MAX_REPORT_MONTHS = 36
 MONTH_FORMATS = ["%Y-%m", "%Y-%m-%d"]
@@ -28,12 +30,53 @@ class ConnectionFilterForm(forms.Form):
 
 
 class ConnectionCreateForm(forms.Form):
+    """A sandbox connection, from the environment the page was drawn in.
+
+    The sidebar switch is per session: a form left open in a Sandbox tab
+    and sent after another tab switched to Production must not be lost,
+    nor land anywhere else. An older client that sends no environment gets
+    the session's, as before.
+    """
+
+    environment = forms.ChoiceField(
+        choices=Environment.choices,
+        required=False,
+        initial=Environment.SANDBOX,
+        widget=forms.HiddenInput,
+    )
     platform = forms.ChoiceField(choices=catalog.choices())
     store_name = forms.CharField(
         max_length=200,
         required=False,
         help_text="Leave empty for a generated sample business name.",
     )
+
+    def __init__(self, *args, scope, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.scope = scope
+
+    def clean_environment(self):
+        drawn_in = self.cleaned_data["environment"] or self.scope.environment
+        if drawn_in != self.scope.environment:
+            raise forms.ValidationError(
+                f"This form was opened in {Environment(drawn_in).label}, but the "
+                "dashboard has since switched to "
+                f"{Environment(self.scope.environment).label}. Nothing was "
+                "created.",
+                code="switched",
+            )
+        return drawn_in
+
+    def switched(self):
+        return self.has_error("environment", code="switched")
+
+    def kept_input_query(self):
+        """The typed platform and store name, for the list to fill in again."""
+        kept = QueryDict(mutable=True)
+        for name in ("platform", "store_name"):
+            if self.data.get(name):
+                kept[name] = self.data[name][:200]
+        return kept.urlencode()
 
 
 class DisableForm(forms.Form):

@@ -1,3 +1,4 @@
+import logging
 import tempfile
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from connections.forms import (
 )
 from connections.models import ENTITIES, Connection, ConnectionStatus
 
+log = logging.getLogger(__name__)
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Workbooks smaller than this stay in memory; larger ones spill to disk.
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -34,7 +37,11 @@ NOT_SYNCED_YET = "Downloads are ready once the first sync has completed."
 @require_GET
 @member_required
 def connection_list(request):
-    return _show_list(request, ConnectionCreateForm())
+    # A create form refused after a switch comes back with its input here.
+    kept = {name: request.GET.get(name) for name in ("platform", "store_name")}
+    initial = {name: value for name, value in kept.items() if value}
+    form = ConnectionCreateForm(initial=initial, scope=request.scope)
+    return _show_list(request, form)
 
 
 def _show_list(request, create_form, status=200):
@@ -62,10 +69,12 @@ def _show_list(request, create_form, status=200):
 @require_POST
 @member_required
 def create(request):
+    form = ConnectionCreateForm(request.POST, scope=request.scope)
+    if form.switched():
+        log.info("Connection create refused: sent after an environment switch")
+        return _show_list(request, form, status=409)
     if not request.scope.is_sandbox:
         raise PermissionDenied(PRODUCTION_CREATE_REFUSED)
-
-    form = ConnectionCreateForm(request.POST)
     if not form.is_valid():
         return _show_list(request, form, status=400)
 

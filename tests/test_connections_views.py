@@ -397,3 +397,43 @@ def test_create_refuses_a_store_name_over_the_column_limit(developer_client):
     assert not Connection.objects.exists()
     assert "at most 200 characters" in response.content.decode()
     assert 'value="' + "N" * 201 + '"' in response.content.decode()
+
+
+def test_the_create_form_carries_its_environment(developer_client):
+    response = developer_client.get(LIST_URL)
+
+    assert b'name="environment" value="sandbox"' in response.content
+
+
+def test_create_sent_after_a_switch_to_production_keeps_the_input(developer):
+    client = signed_in_client(developer, Environment.PRODUCTION)
+
+    response = client.post(
+        CREATE_URL,
+        {"environment": "sandbox", "platform": "XERO", "store_name": "Copper Kettle"},
+    )
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "opened in Sandbox" in page
+    assert "switched to Production" in page
+    assert "Copper Kettle" in page
+    assert not Connection.objects.exists()
+
+    next_url = "/connections/?platform=XERO&store_name=Copper+Kettle"
+    assert f'value="{next_url}"'.replace("&", "&amp;") in page
+    switched = client.post(
+        "/environment/", {"environment": "sandbox", "next": next_url}, follow=True
+    )
+    form = switched.context["create_form"]
+    assert form.initial == {"platform": "XERO", "store_name": "Copper Kettle"}
+    assert 'value="Copper Kettle"' in switched.content.decode()
+
+
+def test_create_without_an_environment_uses_the_session_as_before(developer):
+    client = signed_in_client(developer, Environment.PRODUCTION)
+
+    response = client.post(CREATE_URL, {"platform": "XERO"})
+
+    assert response.status_code == 403
+    assert not Connection.objects.exists()
