@@ -46,7 +46,7 @@ class SignInForm(AuthenticationForm):
 
 
 class NewAccountForm(forms.Form):
-    """Name, email and a password that passes the configured validators."""
+    """Name, email and a password, typed twice, that passes the validators."""
 
     name = forms.CharField(max_length=150, widget=_autocomplete("name"))
     email = forms.EmailField(widget=_autocomplete("email", forms.EmailInput))
@@ -55,6 +55,10 @@ class NewAccountForm(forms.Form):
         help_text=" ".join(
             password_validation.password_validators_help_texts()
         ),
+    )
+    password_confirm = forms.CharField(
+        label="Confirm password",
+        widget=_autocomplete("new-password", forms.PasswordInput),
     )
 
     def clean_email(self):
@@ -67,8 +71,11 @@ class NewAccountForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("password"):
+        password = cleaned.get("password")
+        if password:
             self._validate_password(cleaned)
+        if password and password != cleaned.get("password_confirm"):
+            self.add_error("password_confirm", "The two passwords differ.")
         return cleaned
 
     def _validate_password(self, cleaned):
@@ -82,22 +89,11 @@ class NewAccountForm(forms.Form):
 
 
 class SignUpForm(NewAccountForm):
-    password_confirm = forms.CharField(
-        label="Confirm password",
-        widget=_autocomplete("new-password", forms.PasswordInput),
-    )
     organisation_name = forms.CharField(
         label="Organisation name",
         max_length=120,
         widget=_autocomplete("organization"),
     )
-
-    def clean(self):
-        cleaned = super().clean()
-        password = cleaned.get("password")
-        if password and password != cleaned.get("password_confirm"):
-            self.add_error("password_confirm", "The two passwords differ.")
-        return cleaned
 
 
 class ProfileForm(forms.ModelForm):

@@ -27,10 +27,12 @@ def invite_url(invite_and_token):
 
 
 def _newcomer(**overrides):
+    password = overrides.get("password", PASSWORD)
     return {
         "name": "Grace Hopper",
         "email": "grace@example.com",
-        "password": PASSWORD,
+        "password": password,
+        "password_confirm": password,
         **overrides,
     }
 
@@ -40,7 +42,12 @@ def test_a_newcomer_sees_the_organisation_and_a_form(client, invite_url):
 
     assert response.status_code == 200
     assert b"Join Acme Lending" in response.content
-    assert set(response.context["form"].fields) == {"name", "email", "password"}
+    assert set(response.context["form"].fields) == {
+        "name",
+        "email",
+        "password",
+        "password_confirm",
+    }
 
 
 def test_a_newcomer_joins_with_the_invites_role_and_is_signed_in(
@@ -93,6 +100,22 @@ def test_a_weak_password_is_a_field_error(client, invite, invite_url):
 
     assert response.context["form"].errors["password"]
     assert not User.objects.filter(email="grace@example.com").exists()
+
+
+def test_a_mistyped_confirmation_is_a_field_error_and_keeps_the_rest(
+    client, invite, invite_url
+):
+    response = client.post(
+        invite_url, _newcomer(password_confirm=PASSWORD + "x")
+    )
+
+    form = response.context["form"]
+    assert response.status_code == 200
+    assert form.errors["password_confirm"] == ["The two passwords differ."]
+    assert 'value="grace@example.com"' in response.content.decode()
+    assert not User.objects.filter(email="grace@example.com").exists()
+    invite.refresh_from_db()
+    assert invite.state == "pending"
 
 
 def test_a_link_works_only_once(client, invite_url):

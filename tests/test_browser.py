@@ -77,6 +77,7 @@ def _teammate_joins(browser, invite_link):
     page.get_by_label("Name").fill("Tess Teammate")
     page.get_by_label("Email").fill("tess@lender.test")
     page.get_by_label("Password", exact=True).fill("a-long-teammate-passphrase")
+    page.get_by_label("Confirm password").fill("a-long-teammate-passphrase")
     page.get_by_role("button", name="Create account and join").click()
     page.wait_for_url("**/")
     assert page.get_by_text("tess@lender.test").is_visible()
