@@ -258,7 +258,7 @@ def profile_update(request):
 @require_POST
 @member_required
 def password_change(request):
-    form = PasswordChangeForm(request.user, request.POST)
+    form = _password_form(request.user, request.POST)
     if not form.is_valid():
         return _render_settings(request, password_form=form)
 
@@ -344,7 +344,7 @@ def _render_settings(request, **bound_forms):
     organisation = membership.organisation
     forms = {
         "profile_form": ProfileForm(instance=request.user),
-        "password_form": PasswordChangeForm(request.user),
+        "password_form": _password_form(request.user),
         "organisation_form": OrganisationForm(
             instance=organisation, prefix="organisation"
         ),
@@ -361,6 +361,14 @@ def _render_settings(request, **bound_forms):
         **forms,
     }
     return render(request, "accounts/settings.html", context)
+
+
+def _password_form(user, data=None):
+    # Django focuses the old password; on a phone that scrolls Settings
+    # past its heading, and changing a password is not the page's purpose.
+    form = PasswordChangeForm(user, data)
+    form.fields["old_password"].widget.attrs.pop("autofocus", None)
+    return form
 
 
 def _members(organisation):

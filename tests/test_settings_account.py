@@ -101,3 +101,17 @@ def test_anonymous_password_change_is_sent_to_sign_in(client, db):
 
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
+
+
+def test_settings_focuses_no_field(admin_client):
+    response = admin_client.get("/settings/")
+
+    assert b"autofocus" not in response.content
+
+
+def test_a_refused_password_change_focuses_no_field_either(admin_client):
+    response = admin_client.post("/settings/password/", {"old_password": "wrong"})
+
+    assert response.status_code == 200
+    assert response.context["password_form"].errors["old_password"]
+    assert b"autofocus" not in response.content
