@@ -29,7 +29,8 @@ class LinkSettingsForm(EnvironmentBoundForm):
         label="Logo",
         required=False,
         help_text="PNG, JPEG, WebP or GIF, up to 2 MB and 4096×4096 pixels."
-        " Shown at most 512 pixels wide.",
+        " Link shows it at most 52 pixels tall and 220 pixels wide, keeping"
+        " its shape: a wide logo reads best.",
         widget=forms.FileInput(attrs={"accept": logos.ACCEPTED_TYPES}),
     )
     shown_platforms = forms.MultipleChoiceField(

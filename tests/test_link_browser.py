@@ -188,8 +188,7 @@ def test_bad_credentials_typed_with_the_keyboard_are_answered_inline(
     )
     popup.keyboard.press("Enter")  # Continue has the focus
     popup.get_by_role("heading", name="Sign in to Xero").wait_for()
-    popup.keyboard.press("Tab")
-    popup.keyboard.type("user_bad")
+    popup.keyboard.type("user_bad")  # Username has the focus
     popup.keyboard.press("Tab")
     popup.keyboard.type("whatever")
     popup.keyboard.press("Enter")
