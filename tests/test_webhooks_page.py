@@ -211,7 +211,7 @@ def test_a_form_without_its_environment_is_a_bad_request(developer_client, envir
         (
             {"url": "https://hooks.example.com/" + "x" * 2000},
             "url",
-            "Ensure this value has at most 2000 characters",
+            "A URL can be at most 2000 characters",
         ),
         ({"description": "d" * 201}, "description", "at most 200 characters"),
         ({"event_types": ["NOT_A_TYPE"]}, "event_types", "Select a valid choice."),

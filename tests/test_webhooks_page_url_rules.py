@@ -75,3 +75,31 @@ def test_a_url_nothing_can_read_still_says_enter_a_valid_url(developer_client):
 
     assert url_error(response) == "Enter a valid URL."
     assert not Destination.objects.exists()
+
+
+def test_another_scheme_names_both_allowed_ones_when_http_is_allowed(
+    developer_client, local_rules
+):
+    response = add(developer_client, "ftp://x")
+
+    assert url_error(response) == "The URL must start with http:// or https://."
+    assert not Destination.objects.exists()
+
+
+def test_another_scheme_names_https_only_when_http_is_refused(developer_client):
+    response = add(developer_client, "ftp://hooks.example.com/x")
+
+    assert url_error(response) == "The URL must start with https://."
+
+
+@pytest.mark.parametrize("length", [2001, 3000])
+def test_a_long_url_says_the_limit_and_keeps_the_input(developer_client, length):
+    url = "https://hooks.example.com/" + "a" * (length - 26)
+
+    response = add(developer_client, url)
+
+    assert url_error(response) == (
+        f"A URL can be at most 2000 characters; this one has {length}."
+    )
+    assert url in response.content.decode()
+    assert not Destination.objects.exists()

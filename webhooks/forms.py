@@ -36,6 +36,14 @@ class DestinationURLField(forms.URLField):
     """
 
     def run_validators(self, value):
+        # Past 2048 characters Django adds "Enter a valid URL." to the
+        # length error; the length is the one thing to fix.
+        if self.max_length is not None and len(value) > self.max_length:
+            raise forms.ValidationError(
+                f"A URL can be at most {self.max_length} characters; "
+                f"this one has {len(value)}.",
+                code="max_length",
+            )
         try:
             super().run_validators(value)
         except forms.ValidationError as invalid:

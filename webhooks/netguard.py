@@ -112,7 +112,8 @@ def _parts(url):
         raise UnsafeDestination("That URL cannot be read; check it.") from None
 
     if parts.scheme not in ("http", "https"):
-        raise UnsafeDestination("The URL must start with https://.")
+        allowed = "http:// or https://" if settings.WEBHOOK_ALLOW_HTTP else "https://"
+        raise UnsafeDestination(f"The URL must start with {allowed}.")
     if parts.scheme == "http" and not settings.WEBHOOK_ALLOW_HTTP:
         raise UnsafeDestination("The URL must use https://, not plain http://.")
     host = (parts.hostname or "").rstrip(".")
