@@ -5,7 +5,10 @@ the object is and offer the switch, not a bare 404. Other organisations'
 objects stay a plain 404: nothing about them is revealed.
 """
 
+import inspect
+
 from django.http import Http404
+from django.urls import Resolver404, resolve
 
 from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
@@ -40,3 +43,33 @@ def _other(environment):
     if environment == Environment.SANDBOX:
         return Environment.PRODUCTION
     return Environment.SANDBOX
+
+
+def openable_page(path):
+    """The nearest page at or above path that a GET can open, e.g. a
+    connection's page for its POST-only resync address."""
+    segments = path.strip("/").split("/")
+    while segments:
+        candidate = "/" + "/".join(segments) + "/"
+        try:
+            match = resolve(candidate)
+        except Resolver404:
+            match = None
+        if match is not None and answers_get(match.func):
+            return candidate
+        segments.pop()
+    return "/"
+
+
+def answers_get(view):
+    """Whether no require_http_methods layer of a view refuses GET.
+
+    Django keeps the allowed methods only in the decorator's closure, so
+    each wrapped layer is read from there.
+    """
+    while view is not None:
+        allowed = inspect.getclosurevars(view).nonlocals.get("request_method_list")
+        if allowed is not None and "GET" not in allowed:
+            return False
+        view = getattr(view, "__wrapped__", None)
+    return True

@@ -3,7 +3,7 @@ import logging
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
 
-from accounts.elsewhere import InOtherEnvironment
+from accounts.elsewhere import InOtherEnvironment, openable_page
 from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
 
@@ -83,6 +83,8 @@ class FriendlyRefusalMiddleware:
             "noun": exception.noun,
             "environment": exception.environment,
             "environment_label": Environment(exception.environment).label,
-            "next": request.get_full_path(),
+            "next": request.get_full_path()
+            if request.method == "GET"
+            else openable_page(request.path),
         }
         return render(request, "elsewhere.html", context, status=404)

@@ -1,4 +1,3 @@
-import inspect
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.decorators import admin_required, member_required
+from accounts.elsewhere import answers_get
 from accounts.forms import (
     EnvironmentForm,
     InviteForm,
@@ -105,7 +105,7 @@ def _same_page_in_any_environment(url):
         match = resolve(path)
     except Resolver404:
         return url
-    if not match.kwargs and _answers_get(match.func):
+    if not match.kwargs and answers_get(match.func):
         return url
     section = path.strip("/").split("/", 1)[0]
     index = f"/{section}/"
@@ -113,23 +113,9 @@ def _same_page_in_any_environment(url):
         section_match = resolve(index)
     except Resolver404:
         return reverse("accounts:home")
-    if section_match.kwargs or not _answers_get(section_match.func):
+    if section_match.kwargs or not answers_get(section_match.func):
         return reverse("accounts:home")
     return index
-
-
-def _answers_get(view):
-    """Whether no require_http_methods layer of a view refuses GET.
-
-    Django keeps the allowed methods only in the decorator's closure, so
-    each wrapped layer is read from there.
-    """
-    while view is not None:
-        allowed = inspect.getclosurevars(view).nonlocals.get("request_method_list")
-        if allowed is not None and "GET" not in allowed:
-            return False
-        view = getattr(view, "__wrapped__", None)
-    return True
 
 
 @require_http_methods(["GET", "POST"])

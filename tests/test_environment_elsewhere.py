@@ -109,6 +109,18 @@ def test_a_production_tab_opening_a_sandbox_connection_offers_the_switch(
     assert admin_client.get(page).context["connection"] == connection
 
 
+def test_a_form_sent_to_a_connection_in_the_other_environment_offers_its_page(
+    admin_client, organisation
+):
+    connection = ConnectionFactory(organisation=organisation)
+    admin_client.post(SWITCH_URL, {"environment": "production", "next": "/"})
+
+    response = admin_client.post(f"/connections/{connection.pk}/resync/")
+
+    _elsewhere_page(response, "Sandbox")
+    assert response.context["next"] == f"/connections/{connection.pk}/"
+
+
 def test_another_organisations_connection_stays_a_plain_404(admin_client):
     stranger = ConnectionFactory(organisation=OrganisationFactory())
     other_environment = ConnectionFactory(
