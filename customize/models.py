@@ -25,7 +25,8 @@ class LinkSettings(ScopedModel):
         verbose_name_plural = "link settings"
         constraints = [
             models.UniqueConstraint(
-                fields=["organisation", "environment"], name="one_link_settings_per_scope"
+                fields=["organisation", "environment"],
+                name="one_link_settings_per_scope",
             )
         ]
 

@@ -321,9 +321,7 @@ def _when_free(blocker, now):
 
 def _due(now):
     lease_free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    return Message.objects.filter(
-        lease_free, status__in=OPEN, next_attempt_at__lte=now
-    )
+    return Message.objects.filter(lease_free, status__in=OPEN, next_attempt_at__lte=now)
 
 
 def _ready(message, now):
@@ -620,10 +618,8 @@ def update_rows(rows, field_names):
             f"{_quote(field.column)} = v.{_quote(field.column)}" for field in fields
         )
         source, values = _recordset(rows, [primary_key, *fields])
-        sql = (
-            f"UPDATE {table} SET {sets} FROM {source} "
-            f"WHERE {table}.{_quote(primary_key.column)} = v.{_quote(primary_key.column)}"
-        )
+        key = _quote(primary_key.column)
+        sql = f"UPDATE {table} SET {sets} FROM {source} WHERE {table}.{key} = v.{key}"
         with db.connection.cursor() as cursor:
             cursor.execute(sql, values)
         return
@@ -693,12 +689,16 @@ def insert_attempts(attempts):
 
 
 def _recordset(rows, fields):
-    """`jsonb_to_recordset(...) AS v(...)` over these fields of the rows, and its parameter."""
+    """`jsonb_to_recordset(...) AS v(...)` over these fields, and its parameter."""
     columns = ", ".join(
-        f"{_quote(field.column)} {field.cast_db_type(db.connection)}" for field in fields
+        f"{_quote(field.column)} {field.cast_db_type(db.connection)}"
+        for field in fields
     )
     document = json.dumps(
-        [{field.column: getattr(row, field.attname) for field in fields} for row in rows],
+        [
+            {field.column: getattr(row, field.attname) for field in fields}
+            for row in rows
+        ],
         default=_json_value,
     )
     return f"jsonb_to_recordset(%s::jsonb) AS v({columns})", [document]

@@ -21,7 +21,9 @@ class Destination(ScopedModel):
     # Event types sent here; an empty list means every type.
     event_types = models.JSONField(default=list, blank=True)
     payload_version = models.CharField(
-        max_length=16, choices=PayloadVersion.choices, default=PayloadVersion.V2023_03_14
+        max_length=16,
+        choices=PayloadVersion.choices,
+        default=PayloadVersion.V2023_03_14,
     )
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
@@ -126,7 +128,9 @@ class Message(models.Model):
 class Attempt(models.Model):
     """One HTTP request made for a message, and what came back."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attempts"
+    )
     number = models.PositiveSmallIntegerField()
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
@@ -140,7 +144,9 @@ class Attempt(models.Model):
         ordering = ["number"]
         indexes = [models.Index(fields=["started_at"])]
         constraints = [
-            models.UniqueConstraint(fields=["message", "number"], name="one_attempt_per_number")
+            models.UniqueConstraint(
+                fields=["message", "number"], name="one_attempt_per_number"
+            )
         ]
 
     def __str__(self):
