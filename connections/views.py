@@ -21,6 +21,7 @@ from connections.forms import (
     ReportPeriodForm,
 )
 from connections.models import ENTITIES, Connection, ConnectionStatus
+from link import services as link_services
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ DOWNLOAD_CHUNK_BYTES = 256 * 1024
 REFRESH_SECONDS = 4
 PRODUCTION_CREATE_REFUSED = "Production connections are created through Link."
 RESYNC_DISABLED = "Enable this connection before syncing it again."
+RESYNC_AWAITING_LINK = (
+    "This connection has nothing to sync yet: its business has not authorised "
+    "it in Link. Send them its Link URL: {link_url}"
+)
 NOT_SYNCED_YET = "Downloads are ready once the first sync has completed."
 
 
@@ -119,6 +124,10 @@ def resync(request, connection_id):
     if connection.disabled:
         # The worker skips disabled connections; the sync would stay queued.
         messages.warning(request, RESYNC_DISABLED)
+        return redirect("connections:detail", connection.pk)
+    if link_services.awaiting_link(connection):
+        waiting = RESYNC_AWAITING_LINK.format(link_url=connection.link_url)
+        messages.warning(request, waiting)
         return redirect("connections:detail", connection.pk)
 
     try:

@@ -13,6 +13,7 @@ from connections.models import (
     JournalEntry,
     JournalLine,
 )
+from link.models import AwaitingLink
 from rutterdash.environments import Environment
 from tests.factories import ConnectionFactory
 from tests.write_support import add_parties
@@ -262,3 +263,20 @@ def add_books(connection):
             account=account,
             amount=Decimal(amount),
         )
+
+
+def test_resync_of_a_connection_still_waiting_for_link_is_refused(
+    admin_client, organisation, django_capture_on_commit_callbacks
+):
+    connection = ConnectionFactory(organisation=organisation)
+    AwaitingLink.objects.create(connection=connection)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(action_url(connection, "resync"), follow=True)
+
+    [message] = messages_of(response)
+    assert "has not authorised it in Link" in message
+    assert connection.link_url in message
+    connection.refresh_from_db()
+    assert connection.sync_status == "succeeded"
+    assert not DBTaskResult.objects.exists()
