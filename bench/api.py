@@ -50,9 +50,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rd_bench_api"
 HOST = "127.0.0.1"
 ORGANISATION_NAME = "API benchmark"
@@ -71,8 +72,8 @@ MISS_LIMITS = range(51, 51 + 400)
 def main():
     args = _arguments()
     _configure_environment()
-    _create_database(os.environ["DATABASE_URL"])
-    _setup_django()
+    harness.create_database(os.environ["DATABASE_URL"])
+    harness.setup_django()
 
     seeded = _seed()
     with tempfile.TemporaryDirectory(prefix="rd-bench-api-") as workdir:
@@ -111,30 +112,10 @@ def _configure_environment():
     os.environ["DJANGO_SETTINGS_MODULE"] = "rutterdash.settings"
 
 
-def _create_database(url):
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        return
-    import psycopg
-
-    name = parts.path.lstrip("/")
-    maintenance = parts._replace(scheme="postgresql", path="/postgres", query="")
-    with psycopg.connect(urlunsplit(maintenance), autocommit=True) as db:
-        found = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if found.fetchone() is None:
-            _progress(f"Creating database {name}")
-            db.execute(f'CREATE DATABASE "{name}"')
 
 
-def _setup_django():
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
-def _progress(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 # Seeding the organisation, key and connection.
@@ -180,7 +161,7 @@ def _seed_organisation():
     scope = Scope(organisation, Environment.SANDBOX)
     connection, token = services.connection_create(scope, "quickbooks")
     sync_books(connection, months=3)
-    _progress(f"Seeded connection {connection.id}")
+    harness.progress(f"Seeded connection {connection.id}")
     return _basic(api_key.client_id, secret), token
 
 
@@ -256,7 +237,7 @@ class _gunicorn:
         self.log = open(self.log_file, "wb")
         self.process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=harness.ROOT,
             env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -286,7 +267,7 @@ class _gunicorn:
         _stop(self.process)
         self.log.close()
         if exc_info[0] is not None:
-            _progress(self.log_file.read_text()[-3000:])
+            harness.progress(self.log_file.read_text()[-3000:])
 
 
 def _free_port():

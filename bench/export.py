@@ -29,9 +29,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rd_bench"
 STORE_NAME = "Export benchmark"
 TIME_RATIO_TARGET = 1.15
@@ -81,35 +81,16 @@ def _child(arguments):
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def _setup_django():
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rutterdash.settings")
-    import django
-
-    django.setup()
 
 
 # Preparing the database and the connection.
 
 
-def _create_database(url):
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        return
-    import psycopg
-
-    name = parts.path.lstrip("/")
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as db:
-        found = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if found.fetchone() is None:
-            _progress(f"Creating database {name}")
-            db.execute(f'CREATE DATABASE "{name}"')
 
 
 def _prepare(target_lines):
-    _create_database(os.environ["DATABASE_URL"])
-    _setup_django()
+    harness.create_database(os.environ["DATABASE_URL"])
+    harness.setup_django()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -117,12 +98,10 @@ def _prepare(target_lines):
     lines = _journal_lines(connection)
     if lines < target_lines:
         lines = _grow(connection, target_lines)
-    _progress(f"Connection {connection.id}: {lines:,} journal lines")
+    harness.progress(f"Connection {connection.id}: {lines:,} journal lines")
     print(json.dumps({"connection": str(connection.id), "lines": lines}))
 
 
-def _progress(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 def _find_or_create_connection():
@@ -162,12 +141,12 @@ def _grow(connection, target_lines):
 
     scale = SCALE_MARGIN * target_lines / _lines_at_scale_one(connection)
     while True:
-        _progress(f"Generating books at SANDBOX_SCALE={scale:.2f}")
+        harness.progress(f"Generating books at SANDBOX_SCALE={scale:.2f}")
         started = time.perf_counter()
         with override_settings(SANDBOX_SCALE=scale):
             sync_books(connection)
         lines = _journal_lines(connection)
-        _progress(f"  {lines:,} lines in {time.perf_counter() - started:.0f} s")
+        harness.progress(f"  {lines:,} lines in {time.perf_counter() - started:.0f} s")
         if lines >= target_lines:
             return lines
         scale *= SCALE_MARGIN * target_lines / lines
@@ -208,7 +187,7 @@ def _run_child(kind, connection_id):
 
 
 def _measure(kind, connection_id, output):
-    _setup_django()
+    harness.setup_django()
     from connections.models import Connection
 
     connection = Connection.objects.get(pk=connection_id)

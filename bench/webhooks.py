@@ -40,10 +40,9 @@ import sys
 import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rd_bench_webhooks"
 HOST = "127.0.0.1"
 PORTS = range(8401, 8420)
@@ -59,8 +58,8 @@ def main():
         _serve_receiver(args.serve_receiver)
         return
     _configure_environment()
-    _create_database(os.environ["DATABASE_URL"])
-    _setup_django()
+    harness.create_database(os.environ["DATABASE_URL"])
+    harness.setup_django()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -98,26 +97,8 @@ def _configure_environment():
     os.environ["DJANGO_SETTINGS_MODULE"] = "rutterdash.settings"
 
 
-def _create_database(url):
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        return
-    import psycopg
-
-    name = parts.path.lstrip("/")
-    maintenance = parts._replace(scheme="postgresql", path="/postgres", query="")
-    with psycopg.connect(urlunsplit(maintenance), autocommit=True) as db:
-        found = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if found.fetchone() is None:
-            _progress(f"Creating database {name}")
-            db.execute(f'CREATE DATABASE "{name}"')
 
 
-def _setup_django():
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 # The receiver, in its own process so it does not share the bench's GIL.
@@ -166,7 +147,7 @@ def _wait_for_port(port, timeout=10):
 
 @contextmanager
 def _process(command, env=None):
-    child = subprocess.Popen(command, cwd=ROOT, env=env)
+    child = subprocess.Popen(command, cwd=harness.ROOT, env=env)
     try:
         yield child
     finally:
@@ -207,7 +188,7 @@ def _measure(scope, destination, args):
         for name in SCENARIOS:
             rate = _run(name, scope, destination, args.messages)
             rounds[name].append(rate)
-            _progress(f"round {number} {name}: {rate:,.0f} deliveries/s")
+            harness.progress(f"round {number} {name}: {rate:,.0f} deliveries/s")
     return rounds
 
 
@@ -223,7 +204,7 @@ def _worker_round(scope, count, concurrency):
     if concurrency:
         env["WEBHOOK_CONCURRENCY"] = concurrency
     command = [
-        sys.executable, str(ROOT / "manage.py"), "db_worker",
+        sys.executable, str(harness.ROOT / "manage.py"), "db_worker",
         "--queue-name", "*", "--no-reload", "--interval", "0.05",
     ]
     with _process(command, env):
@@ -338,8 +319,6 @@ def _print_results(rounds, signing_us):
     print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
-def _progress(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
