@@ -6,6 +6,7 @@ from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
 from tests.browser_support import running_chromium
 from tests.factories import MembershipFactory, OrganisationFactory
+from tests.webhook_receiver import Receiver
 
 
 @pytest.fixture
@@ -101,3 +102,10 @@ def private_cache(settings):
 def browser():
     with running_chromium() as chromium:
         yield chromium
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver listening on loopback for this test."""
+    with Receiver() as running:
+        yield running

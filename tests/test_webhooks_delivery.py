@@ -21,12 +21,6 @@ from webhooks.models import Destination, Message, MessageStatus
 
 
 @pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
-
-
-@pytest.fixture
 def destination(sandbox, receiver):
     client_secret(sandbox)
     return make_destination(sandbox, receiver.url)

@@ -8,16 +8,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from tests.webhook_receiver import Answer, Receiver
+from tests.webhook_receiver import Answer
 from tests.webhooks_delivery_support import client_secret, deliver, make_destination
 from webhooks import delivery, outbox
 from webhooks.models import Event, Message, MessageStatus
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
 
 
 @pytest.fixture

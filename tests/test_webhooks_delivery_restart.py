@@ -9,7 +9,6 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from tests.webhook_receiver import Receiver
 from tests.webhooks_delivery_support import (
     client_secret,
     deliver,
@@ -18,12 +17,6 @@ from tests.webhooks_delivery_support import (
 )
 from webhooks import delivery
 from webhooks.models import Message, MessageStatus
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
 
 
 @pytest.fixture

@@ -12,16 +12,10 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.factories import ConnectionFactory
-from tests.webhook_receiver import Answer, Receiver
+from tests.webhook_receiver import Answer
 from tests.webhooks_delivery_support import client_secret, deliver, make_destination
 from webhooks import events, outbox, signing
 from webhooks.models import Destination, Event, Message
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
 
 
 def rotate(destination, overlap):
