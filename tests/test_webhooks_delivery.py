@@ -481,7 +481,7 @@ def test_proxy_settings_in_the_environment_are_ignored(
 ):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setattr(http, "_client", None)  # built afresh under them
+    monkeypatch.setattr(http, "_pool", http._Pool())  # connections opened under them
     event = record_event(sandbox)
 
     deliver()

@@ -9,6 +9,7 @@ It listens on 127.0.0.1 only, on the first free port of PORTS.
 """
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,7 +52,10 @@ class Received:
 
 
 class Receiver:
-    def __init__(self):
+    """`tls`: (certificate file, key file) to answer over HTTPS as `localhost`."""
+
+    def __init__(self, tls=None):
+        self.tls = tls
         self.requests = []
         self._answers = []
         self._sockets = []
@@ -69,10 +73,34 @@ class Receiver:
 
     @property
     def url(self):
+        if self.tls:
+            return f"https://localhost:{self.port}/hook"
         return f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def connections(self):
+        """How many connections senders opened to this receiver."""
+        with self._lock:
+            return len(self._sockets)
+
+    def drop_connections(self):
+        """Close every open connection, as a receiver ending idle keep-alives does."""
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __enter__(self):
         self._server = _bind(self)
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True
+            )
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         return self
@@ -82,11 +110,7 @@ class Receiver:
         self._server.server_close()
         # Keep-alive connections outlive the server; close them so a client's
         # pooled connection cannot reach this receiver after it has stopped.
-        for sock in self._sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.drop_connections()
 
     def next_answer(self):
         with self._lock:

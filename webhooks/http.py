@@ -1,31 +1,46 @@
 """The one HTTP client webhooks are sent with.
 
-Every request goes to an address netguard has checked: the client's
-network backend ignores the host name it is given and dials the checked
-address of the request in progress, so no second DNS lookup happens, while
+Every request goes to an address netguard has checked: the connection dials
+that address, never the host name, so no second DNS lookup happens, while
 the Host header, TLS SNI and certificate check still use the host name.
 
 Every socket operation (connect, TLS handshake, each read and write) is
 given at most what is left of the request's total deadline, so a receiver
 that trickles its status line or body one byte at a time still releases the
 worker on time. Redirects are not followed, proxies from the environment are
-ignored, and at most RESPONSE_LIMIT bytes of the body are read.
+ignored, at most RESPONSE_LIMIT bytes of the body are read and at most
+HEAD_LIMIT bytes of status line and headers.
+
+It is the standard library's http.client over sockets this module opens:
+against a nearby receiver, httpx (and httpcore beneath it) spent two to
+three times the CPU per request that http.client does, and one worker's
+delivery rate is bounded by its CPU (bench/README.md). Connections are kept
+alive per checked address and reused by one request at a time.
 """
 
-import contextvars
-import functools
+import http.client
+import ipaddress
+import select
+import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+import certifi
+import idna
 from django.conf import settings
 
 USER_AGENT = "Rutterdash-Webhooks/1.0"
-USER_AGENT_BYTES = USER_AGENT.encode()
 RESPONSE_LIMIT = 16 * 1024
+# Status line and headers; http.client alone would accept 100 lines of 64 KB.
+HEAD_LIMIT = 64 * 1024
 MAX_RESPONSE_HEADERS = 50
 HEADER_VALUE_LIMIT = 300
+# An idle kept-alive connection older than this is closed, not reused.
+KEEPALIVE_SECONDS = 5.0
+IDLE_PER_ADDRESS = 16
 
 
 @dataclass
@@ -43,82 +58,89 @@ class Reply:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-@dataclass(frozen=True)
-class _Pin:
-    address: str
-    port: int
-    deadline: float
+class _Deadline(Exception):
+    """The request's total deadline passed (or its connect timeout, if connecting)."""
 
 
-_current = contextvars.ContextVar("webhook_request", default=None)
+class _HeadTooLarge(Exception):
+    pass
 
 
 def post(target, url, body, headers):
     """POST body to url, connecting to target.address; never raises for the network."""
     started = time.monotonic()
     deadline = started + settings.WEBHOOK_TOTAL_TIMEOUT
-    token = _current.set(_Pin(target.address, target.port, deadline))
     reply = Reply()
     try:
-        _exchange(url, body, headers, reply)
-    except httpcore.TimeoutException as error:
-        reply.error = _timeout_message(error)
-    except _FAILURES as error:
-        reply.error = _failure_message(error)
+        _exchange(target, url, body, headers, deadline, reply)
+    except _ConnectTimeout:
+        reply.error = (
+            f"Timed out connecting after {settings.WEBHOOK_CONNECT_TIMEOUT:g} s."
+        )
+    except (_Deadline, TimeoutError):
+        reply.error = (
+            f"No complete response within {settings.WEBHOOK_TOTAL_TIMEOUT:g} s."
+        )
+    except _ConnectFailed as error:
+        reply.error = f"Could not connect: {error.__cause__ or error}"
+    except _HeadTooLarge:
+        reply.error = (
+            f"The response's headers were longer than {HEAD_LIMIT // 1024} KB."
+        )
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        reply.error = f"Request failed: {_reason(error)}"
     finally:
-        _current.reset(token)
         reply.duration_ms = int((time.monotonic() - started) * 1000)
     return reply
 
 
-# What httpx would raise as httpx.HTTPError (or InvalidURL), seen from httpcore.
-_FAILURES = (
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-    httpx.InvalidURL,
-)
-
-
-def _exchange(url, body, headers, reply):
-    """One request on the shared httpcore pool, which follows no redirects.
-
-    httpx's Client is left out: its request and response layers cost more
-    CPU than the request itself against a nearby receiver.
-    """
-    target, host = _parsed(url)
-    timeout = {
-        "connect": settings.WEBHOOK_CONNECT_TIMEOUT,
-        "read": settings.WEBHOOK_TOTAL_TIMEOUT,
-        "write": settings.WEBHOOK_TOTAL_TIMEOUT,
-        "pool": settings.WEBHOOK_TOTAL_TIMEOUT,
-    }
-    with client().stream(
-        "POST",
-        target,
-        headers=_request_headers(host, body, headers),
-        content=body,
-        extensions={"timeout": timeout},
-    ) as response:
-        reply.status_code = response.status
-        reply.headers = _kept_headers(response.headers)
+def _exchange(target, url, body, headers, deadline, reply):
+    connection, reused = _pool.take(target, deadline)
+    try:
         try:
-            _read_some(response, reply)
-        except httpcore.TimeoutException:
-            reply.error = "The response body was still arriving at the deadline."
+            response = _send(connection, target, url, body, headers)
+        except _STALE:
+            if not reused:
+                raise
+            # The receiver closed the idle connection as we reused it: the
+            # request never reached it, so send it once on a fresh one.
+            connection.close()
+            connection = _pool.open(target, deadline)
+            response = _send(connection, target, url, body, headers)
+        reply.status_code = response.status
+        reply.headers = _kept_headers(response.msg)
+        connection.sock.head_done()
+        reusable = _read_some(response, reply)
+    except BaseException:
+        connection.close()
+        raise
+    if reusable:
+        _pool.give_back(connection)
+    else:
+        connection.close()
 
 
-@functools.lru_cache(maxsize=1024)
-def _parsed(url):
-    """The request target and Host header of a URL, normalised as httpx does."""
-    parsed = httpx.URL(url)
-    target = httpcore.URL(
-        scheme=parsed.raw_scheme,
-        host=parsed.raw_host,
-        port=parsed.port,
-        target=parsed.raw_path,
-    )
-    return target, parsed.netloc
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _send(connection, target, url, body, headers):
+    connection.putrequest("POST", _path(url), skip_host=True, skip_accept_encoding=True)
+    fixed = {
+        "Host": _host_header(target),
+        "Accept": "*/*",
+        "Accept-Encoding": "identity",
+        "Connection": "keep-alive",
+        "User-Agent": USER_AGENT,
+        "Content-Length": str(len(body)),
+    }
+    for name, value in fixed.items():
+        connection.putheader(name, value)
+    for name, value in headers.items():
+        if name.lower() not in _FIXED_HEADERS:
+            connection.putheader(name, value)
+    # Headers and body leave in one write (no delayed-ACK stall between them).
+    connection.endheaders(body)
+    return connection.getresponse()
 
 
 _FIXED_HEADERS = frozenset(
@@ -126,128 +148,244 @@ _FIXED_HEADERS = frozenset(
 )
 
 
-def _request_headers(host, body, headers):
-    fixed = [
-        (b"Host", host),
-        (b"Accept", b"*/*"),
-        (b"Accept-Encoding", b"identity"),
-        (b"Connection", b"keep-alive"),
-        (b"User-Agent", USER_AGENT_BYTES),
-        (b"Content-Length", str(len(body)).encode()),
-    ]
-    chosen = [
-        (name, value) for name, value in headers.items()
-        if name.lower() not in _FIXED_HEADERS
-    ]
-    return fixed + chosen
-
-
 def _read_some(response, reply):
-    """Read into reply.body up to RESPONSE_LIMIT; what arrived stays if cut off."""
-    for chunk in response.iter_stream():
-        reply.body = (reply.body + chunk)[:RESPONSE_LIMIT]
-        if len(reply.body) >= RESPONSE_LIMIT:
-            return
+    """Read into reply.body up to RESPONSE_LIMIT; True if the connection may be reused.
+
+    What arrived stays in reply.body when the deadline cuts the body off.
+    """
+    body = bytearray()
+    try:
+        while len(body) < RESPONSE_LIMIT:
+            chunk = response.read1(RESPONSE_LIMIT - len(body))
+            if not chunk:
+                break
+            body += chunk
+    except (_Deadline, TimeoutError):
+        reply.error = "The response body was still arriving at the deadline."
+        return False
+    except http.client.IncompleteRead:
+        return False
+    finally:
+        reply.body = bytes(body)
+    if response.length == 0:
+        response.close()  # all of it read: what read() would do at the end
+    return response.isclosed() and not response.will_close
 
 
-def _kept_headers(raw):
-    """Response headers by lower-case name, repeated ones joined as httpx does."""
+def _kept_headers(message):
+    """Response headers by lower-case name, repeated ones joined with commas."""
     kept = {}
-    for name, value in raw:
-        name = name.decode("latin-1").lower()
-        value = value.decode("utf-8", errors="replace")
+    for name, value in message.items():
+        name = name.lower()
         kept[name] = f"{kept[name]}, {value}" if name in kept else value
     items = list(kept.items())[:MAX_RESPONSE_HEADERS]
     return {name: value[:HEADER_VALUE_LIMIT] for name, value in items}
 
 
-def _timeout_message(error):
-    if isinstance(error, httpcore.ConnectTimeout):
-        return f"Timed out connecting after {settings.WEBHOOK_CONNECT_TIMEOUT:g} s."
-    return f"No complete response within {settings.WEBHOOK_TOTAL_TIMEOUT:g} s."
+def _path(url):
+    parts = _split(url)
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
 
 
-def _failure_message(error):
-    reason = str(error) or type(error).__name__
-    if isinstance(error, httpcore.ConnectError):
-        return f"Could not connect: {reason}"
-    return f"Request failed: {reason}"
+def _split(url):
+    return urlsplit(url.strip())
 
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every operation ends by the request's deadline."""
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def read(self, max_bytes, timeout=None):
-        limit = _remaining(timeout, httpcore.ReadTimeout)
-        return self._stream.read(max_bytes, limit)
-
-    def write(self, buffer, timeout=None):
-        limit = _remaining(timeout, httpcore.WriteTimeout)
-        self._stream.write(buffer, limit)
-
-    def close(self):
-        self._stream.close()
-
-    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        limit = _remaining(timeout, httpcore.ConnectTimeout)
-        secure = self._stream.start_tls(ssl_context, server_hostname, limit)
-        return _DeadlineStream(secure)
-
-    def get_extra_info(self, info):
-        return self._stream.get_extra_info(info)
+def _host_header(target):
+    host = _ascii_host(target.host)
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if target.scheme == "https" else 80
+    return host if target.port == default_port else f"{host}:{target.port}"
 
 
-def _remaining(timeout, error):
-    pin = _current.get()
-    if pin is None:
-        return timeout
-    left = pin.deadline - time.monotonic()
-    if left <= 0:
-        raise error("The request's deadline has passed.")
-    return left if timeout is None else min(timeout, left)
+def _ascii_host(host):
+    try:
+        return host.encode("ascii").decode()
+    except UnicodeEncodeError:
+        return idna.encode(host, uts46=True).decode()
 
 
-class _PinnedBackend(httpcore.NetworkBackend):
-    """Dials the checked address of the request in progress, never a name."""
+def _reason(error):
+    return str(error) or type(error).__name__
+
+
+# Connections.
+
+
+class _ConnectTimeout(Exception):
+    pass
+
+
+class _ConnectFailed(Exception):
+    pass
+
+
+class _Connection(http.client.HTTPConnection):
+    """One kept-alive connection to a checked address; dials it, not the name."""
+
+    def __init__(self, target):
+        super().__init__(_ascii_host(target.host), target.port)
+        self.target = target
+        self.idle_since = None
+
+    def open(self, deadline):
+        """Connect (and shake hands over TLS) by the connect timeout and deadline."""
+        address = ipaddress.ip_address(self.target.address)
+        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+        sock = _DeadlineSocket(family, socket.SOCK_STREAM)
+        connect_by = min(deadline, time.monotonic() + settings.WEBHOOK_CONNECT_TIMEOUT)
+        sock.deadline = connect_by
+        try:
+            sock.arm()
+            sock.connect((str(address), self.target.port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.target.scheme == "https":
+                sock.arm()
+                sock = _tls_context().wrap_socket(sock, server_hostname=self.host)
+        except (TimeoutError, _Deadline):
+            sock.close()
+            raise _ConnectTimeout() from None
+        except OSError as error:  # refused, unreachable, TLS handshake or certificate
+            sock.close()
+            raise _ConnectFailed() from error
+        self.sock = sock
+
+    def connect(self):
+        # http.client reconnects by itself when a kept-alive connection was
+        # closed; here every connection is opened by open() and no other way.
+        raise http.client.NotConnected("The connection was closed.")
+
+    def start(self, deadline):
+        self.sock.deadline = deadline
+        self.sock.arrived_head = 0
+
+    def worn_out(self, now):
+        """Whether an idle connection must not be reused: too old, or the peer spoke."""
+        if now - self.idle_since > KEEPALIVE_SECONDS:
+            return True
+        # Readable while idle means closed by the peer (or unasked-for bytes).
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
+
+
+class _Arming:
+    """Each socket operation gets what is left of the deadline, and no more."""
+
+    deadline = None
+    arrived_head = 0
+    head_read = False
+
+    def arm(self):
+        if self.deadline is None:
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _Deadline()
+        self.settimeout(left)
+
+    def head_done(self):
+        self.head_read = True
+
+    def count(self, received):
+        if not self.head_read:
+            self.arrived_head += received
+            if self.arrived_head > HEAD_LIMIT + RESPONSE_LIMIT:
+                raise _HeadTooLarge()
+        return received
+
+    # Arguments pass through untouched: socket and SSLSocket default differently.
+    def recv_into(self, *args, **kwargs):
+        self.arm()
+        return self.count(super().recv_into(*args, **kwargs))
+
+    def recv(self, *args, **kwargs):
+        self.arm()
+        data = super().recv(*args, **kwargs)
+        self.count(len(data))
+        return data
+
+    def sendall(self, *args, **kwargs):
+        self.arm()
+        return super().sendall(*args, **kwargs)
+
+
+class _DeadlineSocket(_Arming, socket.socket):
+    pass
+
+
+class _DeadlineTLSSocket(_Arming, ssl.SSLSocket):
+    pass
+
+
+_tls = None
+
+
+def new_tls_context(cafile=None):
+    """Certificates checked against certifi's roots (or `cafile`), hostnames too."""
+    context = ssl.create_default_context(cafile=cafile or certifi.where())
+    context.sslsocket_class = _DeadlineTLSSocket
+    return context
+
+
+def _tls_context():
+    global _tls
+    if _tls is None:
+        _tls = new_tls_context()
+    return _tls
+
+
+class _Pool:
+    """Idle kept-alive connections by checked address, one request on each at a time."""
 
     def __init__(self):
-        self._backend = httpcore.SyncBackend()
+        self._idle = {}
+        self._lock = threading.Lock()
 
-    def connect_tcp(
-        self, host, port, timeout=None, local_address=None, socket_options=None
-    ):
-        pin = _current.get()
-        if pin is None or port != pin.port:
-            raise httpcore.ConnectError("No checked address for this request.")
-        limit = _remaining(timeout, httpcore.ConnectTimeout)
-        stream = self._backend.connect_tcp(
-            pin.address, port, limit, local_address, socket_options
-        )
-        return _DeadlineStream(stream)
+    def take(self, target, deadline):
+        """A connection for one request, and whether an earlier one left it open."""
+        key = _key(target)
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                return self.open(target, deadline), False
+            if connection.worn_out(now):
+                connection.close()
+                continue
+            connection.start(deadline)
+            return connection, True
 
-    def sleep(self, seconds):
-        time.sleep(seconds)
+    def open(self, target, deadline):
+        connection = _Connection(target)
+        connection.open(deadline)
+        connection.start(deadline)
+        return connection
+
+    def give_back(self, connection):
+        connection.idle_since = time.monotonic()
+        connection.sock.deadline = None
+        connection.sock.head_read = False
+        with self._lock:
+            idle = self._idle.setdefault(_key(connection.target), [])
+            if len(idle) < IDLE_PER_ADDRESS:
+                idle.append(connection)
+                return
+        connection.close()
+
+    def close_all(self):
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
 
 
-_client = None
+def _key(target):
+    return (target.scheme, target.host, target.port, target.address)
 
 
-def client():
-    """The process's shared connection pool, for every destination.
-
-    httpcore reads no proxy settings from the environment and follows no
-    redirects; connections dial through the pinned backend.
-    """
-    global _client
-    if _client is None:
-        _client = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=200,
-            max_keepalive_connections=50,
-            keepalive_expiry=5.0,
-            network_backend=_PinnedBackend(),
-        )
-    return _client
+_pool = _Pool()

@@ -116,7 +116,13 @@ class Message(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"]),
+            # What a worker claims: open messages by due time, read in index
+            # order so a batch costs the same however long the backlog.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=["pending", "retrying"]),
+                name="webhooks_message_due",
+            ),
             models.Index(fields=["destination", "-created"]),
             models.Index(fields=["destination", "status", "created"]),
         ]
