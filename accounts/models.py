@@ -239,10 +239,15 @@ class IdempotencyKey(ScopedModel):
 
 
 class RateLimitWindow(models.Model):
-    """How many API requests an organisation made in its current window."""
+    """How many API requests an organisation was handed in its current window.
+
+    ``count`` includes requests leased to workers and not yet used;
+    ``granted`` is the size of the last lease (see rutterdash.ratelimit).
+    """
 
     organisation = models.OneToOneField(
         Organisation, on_delete=models.CASCADE, related_name="+"
     )
     window = models.BigIntegerField()
     count = models.PositiveIntegerField(default=0)
+    granted = models.PositiveIntegerField(default=0)

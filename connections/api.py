@@ -198,10 +198,6 @@ JOURNAL_ENTRIES = Books(
 @accounting.get("/accounts", url_name="accounting_accounts")
 def account_list(request, query: Query[ListQuery]):
     connection = readable_connection(request, query)
-    return page_cache.page(connection, query, lambda: _account_page(connection, query))
-
-
-def _account_page(connection, query):
     accounts = ledger.with_balances(Account.objects.filter(connection=connection))
     page, next_cursor = paginate(accounts, query)
     for account in page:
@@ -212,6 +208,10 @@ def _account_page(connection, query):
         "accounts": [serializers.account(a, balance(a)) for a in page],
         "next_cursor": next_cursor,
     }
+
+
+# Its answers depend only on the connection, its books and the query.
+page_cache.keep_pages_of("accounting_accounts")
 
 
 @accounting.get("/accounts/{object_id}", url_name="accounting_account")

@@ -1,50 +1,77 @@
-"""Account list pages kept per books version, in each worker process.
+"""List responses kept per books version, in each worker process.
 
-A page is kept under its connection's books version (rutterdash.models.
-BooksVersion), read in the statement that admitted the request
-(accounts.api_auth), beside every connection field the page shows and
-every query parameter. Writes to a connection's accounts or journal lines
-bump the version inside the writing transaction, so:
+An endpoint opts in (``keep_pages_of``) when its answer depends on nothing
+but its connection's row, the organisation's row, the connection's books
+and the request's query string and version header. Its 200 responses are
+kept, as the bytes sent, under:
 
-- once a write has committed, every request reads the new version and
+- the connection's books version (rutterdash.models.BooksVersion) and the
+  connection's and organisation's row versions, all read in the statement
+  that admitted the request (accounts.api_auth);
+- the key, the path, the raw query string and the ``X-Rutter-Version``
+  header the kept answer was given for.
+
+Writes to a connection's accounts or journal lines bump its books version
+inside the writing transaction, and any update of the connection or the
+organisation changes its row version, so:
+
+- once a write has committed, every request reads the new versions and
   misses the old pages: nothing written or synced shows late;
-- a page built after its version was read holds that version's data or
-  newer, never older.
+- a page built after its versions were read holds that state or a newer
+  one, never an older one.
 
-The connection itself (disabled, needs re-auth, ready) and the key are
-read fresh on every request, before the cache is consulted. Without a
-books version (another database than PostgreSQL) nothing is kept.
+A request answered from here has passed the same checks as the one whose
+answer was kept: its credentials and rate limit were checked by this
+request's admission, and the query string and version header are those of
+a request that ninja validated and the endpoint answered with a 200 (a
+disabled or not-ready connection answers an error, which is not kept,
+and changing that state changes the connection's row version). Without
+versions (another database than PostgreSQL) nothing is kept.
 """
 
 import threading
 from collections import OrderedDict
 
-MAX_PAGES = 128
+from django.http import HttpResponse
 
+MAX_PAGES = 128
+VERSION_HEADER = "HTTP_X_RUTTER_VERSION"
+
+_url_names = set()
 _pages = OrderedDict()
 _lock = threading.Lock()
-_UNVERSIONED = object()
 
 
-def page(connection, query, build):
-    """The page ``build()`` answers, built at most once per books version."""
-    version = getattr(connection, "books_version", _UNVERSIONED)
-    if version is _UNVERSIONED:
-        return build()
+def keep_pages_of(url_name):
+    """Keep the GET answers of the endpoint named ``url_name``."""
+    _url_names.add(url_name)
 
-    key = _key(connection, version, query)
+
+def kept(request, admission):
+    """The response kept for this request, or None."""
+    key = _key(request, admission)
+    if key is None:
+        return None
     with _lock:
-        kept = _pages.get(key)
-        if kept is not None:
-            _pages.move_to_end(key)
-            return kept
+        page = _pages.get(key)
+        if page is None:
+            return None
+        _pages.move_to_end(key)
+    body, content_type = page
+    return HttpResponse(body, content_type=content_type)
 
-    built = build()
+
+def keep(request, admission, response):
+    if response.status_code != 200 or response.streaming:
+        return
+    key = _key(request, admission)
+    if key is None or not _opted_in(request):
+        return
+    page = (response.content, response["Content-Type"])
     with _lock:
-        _pages[key] = built
+        _pages[key] = page
         while len(_pages) > MAX_PAGES:
             _pages.popitem(last=False)
-    return built
 
 
 def forget_all():
@@ -52,12 +79,23 @@ def forget_all():
         _pages.clear()
 
 
-def _key(connection, version, query):
-    shown = (
-        connection.pk,
-        connection.platform,
-        connection.created,
-        connection.last_sync_completed_at,
-        connection.organisation.public_id,
+def _key(request, admission):
+    if request.method != "GET" or not admission.versions:
+        return None
+    _, organisation, connection = admission.versions
+    if connection[0] is None:
+        return None
+    meta = request.META
+    return (
+        admission.api_key_id,
+        organisation,
+        connection,
+        request.path,
+        meta.get("QUERY_STRING", ""),
+        meta.get(VERSION_HEADER),
     )
-    return (version, shown, tuple(sorted(query.model_dump().items())))
+
+
+def _opted_in(request):
+    match = request.resolver_match
+    return match is not None and match.url_name in _url_names

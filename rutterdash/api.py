@@ -10,6 +10,9 @@ Conventions every router inherits, so an endpoint only adds its own logic:
 - every response carries ``X-Rutter-Request-ID`` and is recorded in the
   request log (rutterdash.api_requests);
 - each organisation is held to a rate limit (rutterdash.ratelimit);
+- list answers that depend only on a connection's books are kept per
+  books version and sent again without running ninja
+  (connections.page_cache);
 - writes honour ``Idempotency-Key`` and accepted writes carry
   ``X-Rutter-Job-ID`` (rutterdash.idempotency);
 - the description at /versioned/openapi.json, rendered at /versioned/docs,
@@ -31,6 +34,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.api_auth import ApiKeyAuth, identify
+from connections import page_cache
 from connections.api import accounting as accounting_router
 from connections.api import router as connections_router
 from rutterdash import api_errors, api_requests, api_schema, idempotency
@@ -106,9 +110,16 @@ def _limited(request, run):
     request.rutter_admission = admission
     if admission.retry_after is not None:
         return api_errors.rate_limited(admission.retry_after).response()
+    kept = page_cache.kept(request, admission)
+    if kept is not None:
+        return kept
+
+    admission.admit(request)
     if idempotency.applies_to(request):
         return idempotency.run_once(request, run)
-    return run(request)
+    response = run(request)
+    page_cache.keep(request, admission, response)
+    return response
 
 
 def _run(view, request, *args, **kwargs):

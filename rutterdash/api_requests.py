@@ -3,16 +3,18 @@
 A failure to write the row is logged, never turned into a failed request.
 
 On PostgreSQL, outside a transaction (as every production request runs),
-each row is one statement whose commit does not wait for the disk
-(rutterdash.bookkeeping). Setting ``API_REQUEST_LOG_FLUSH_SECONDS`` above
-0 (off by default) writes them in batches instead: each worker process
-keeps the rows of the requests it answered, and a background thread
-inserts them every that many seconds in one such statement. A normal
-shutdown of the worker writes what is left. What a crash can lose: if the
-worker process is killed (SIGKILL, out of memory), the rows of its last
-flush interval; if the database crashes, its last fraction of a second of
-commits. Batched rows show in the dashboard's request log up to one flush
-interval late.
+rows are written in batches: each worker process keeps the rows of the
+requests it answered, and a background thread inserts them every
+``API_REQUEST_LOG_FLUSH_SECONDS`` (1 by default) in one statement whose
+commit does not wait for the disk (rutterdash.bookkeeping). A normal exit
+of the worker (a restart, gunicorn's graceful or quick shutdown, a
+timeout's abort) writes what is left. What a crash can lose: if the worker
+process is killed (SIGKILL, out of memory), the rows of its last flush
+interval, one second by default; if the database crashes, its last
+fraction of a second of commits. Rows show in the dashboard's request log
+up to one flush interval late. Set the interval to 0 to write each row as
+its request ends instead (one more statement per request). Inside a
+transaction, and on other databases, each row is written at once.
 """
 
 import atexit
@@ -23,6 +25,7 @@ import threading
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 from django.db import connection as db
+from django.utils import timezone
 
 from accounts.models import ApiRequest
 from connections import services
@@ -31,18 +34,19 @@ from rutterdash import bookkeeping
 log = logging.getLogger(__name__)
 
 MAX_PATH = ApiRequest._meta.get_field("path").max_length
-DEFAULT_FLUSH_SECONDS = 0
+DEFAULT_FLUSH_SECONDS = 1
 # The columns written, in order: all but the primary key.
 FIELDS = tuple(f for f in ApiRequest._meta.concrete_fields if not f.primary_key)
+COLUMNS = tuple(f.attname for f in FIELDS)
 
 
 def record(request, response, duration_ms):
-    logged = ApiRequest(**_fields(request, response, duration_ms))
+    fields = _fields(request, response, duration_ms)
     try:
         if _batching():
-            _batch.add(logged)
+            _batch.add(fields)
         else:
-            _insert_now(logged)
+            _insert_now(fields)
     except DatabaseError:
         log.exception("Could not log API request %s", request.rutter_request_id)
 
@@ -60,16 +64,17 @@ def _batching():
     return _flush_seconds() > 0 and bookkeeping.can_be_unhurried()
 
 
-def _insert_now(logged):
+def _insert_now(fields):
     if not bookkeeping.can_be_unhurried():
         with bookkeeping.commit_without_waiting():
-            logged.save(force_insert=True)
+            ApiRequest(**fields).save(force_insert=True)
         return
-    _insert([_values(logged)])
+    _insert([_values(fields)])
 
 
-def _values(logged):
-    return [f.get_db_prep_save(f.pre_save(logged, True), db) for f in FIELDS]
+def _values(fields):
+    # Plain Python values: the statement casts each to its column's type.
+    return [fields[column] for column in COLUMNS]
 
 
 def _insert(rows):
@@ -103,10 +108,10 @@ class _Batch:
         self._wake = threading.Event()
         self._thread = None
 
-    def add(self, logged):
-        values = _values(logged)
+    def add(self, fields):
+        values = _values(fields)
         with self._lock:
-            self._rows.append((logged.request_id, values))
+            self._rows.append((fields["request_id"], values))
             self._start_writer()
             full = len(self._rows) >= self.MAX_ROWS
         if full:
@@ -174,32 +179,45 @@ _batch = _Batch()
 
 
 def _fields(request, response, duration_ms):
-    api_key = getattr(request, "api_key", None)
+    """The row's values by column: ids, not instances, so none is built."""
+    organisation_id, environment, api_key_id = _key_ids(request)
     return {
-        "organisation_id": api_key.organisation_id if api_key else None,
-        "environment": api_key.environment if api_key else "",
-        "api_key": api_key,
-        "connection": _connection(request, api_key),
+        "organisation_id": organisation_id,
+        "environment": environment,
+        "api_key_id": api_key_id,
+        "connection_id": _connection_id(request, api_key_id),
         "request_id": request.rutter_request_id,
         "method": request.method[:8],
         "path": request.path[:MAX_PATH],
         "status": response.status_code,
         "duration_ms": round(duration_ms),
+        "created": timezone.now(),
     }
 
 
-def _connection(request, api_key):
+def _key_ids(request):
+    api_key = getattr(request, "api_key", None)
+    if api_key is not None:
+        return api_key.organisation_id, api_key.environment, api_key.pk
+    admission = getattr(request, "rutter_admission", None)
+    if admission is not None:
+        return admission.organisation_id, admission.environment, admission.api_key_id
+    return None, "", None
+
+
+def _connection_id(request, api_key_id):
     """The connection the request named, if it is one of the key's."""
     resolved = getattr(request, "rutter_connection", None)
-    if resolved is not None or api_key is None:
-        return resolved
+    if resolved is not None or api_key_id is None:
+        return resolved.pk if resolved is not None else None
 
     token = request.GET.get("access_token")
     if not token:
         return None
     admission = getattr(request, "rutter_admission", None)
-    if admission is not None:
-        looked_up, connection = admission.connection_for(token)
-        if looked_up:
-            return connection
-    return services.connection_by_token(request.scope, token)
+    if admission is not None and admission.token == token:
+        return admission.connection_id
+    if getattr(request, "scope", None) is None:
+        return None
+    connection = services.connection_by_token(request.scope, token)
+    return connection.pk if connection else None

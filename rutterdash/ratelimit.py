@@ -1,14 +1,36 @@
 """A per-organisation request limit shared by every worker process.
 
 Counts live in the database, one row per organisation holding its current
-fixed window, bumped by a single upsert (which also starts a new window),
-so workers on any host agree without a lock. On PostgreSQL the upsert
-rides in the statement that checks the API key (accounts.api_auth), so
-counting costs no round trip of its own; elsewhere it is one statement,
+fixed window and how many of the window's requests have been handed out,
+so workers on any host agree without a lock.
+
+On PostgreSQL a worker does not write that row for every request: it
+takes a lease of several requests at once (``lease_sql``, folded into the
+statement that checks the API key, see accounts.api_auth) and spends them
+locally (``Leases``). A lease is at most ``RATE_LIMIT_LEASE`` requests and
+at most a quarter of what the window has left, and never less than one:
+
+    granted = max(1, min(RATE_LIMIT_LEASE, (limit - count) // 4))
+
+What that means for the limit, with H lease holders (worker processes,
+on every host) and a lease of N:
+
+- never more than the limit is admitted in a window: a request is only
+  admitted on a request the shared row handed out within the limit;
+- a request may be refused early, while other workers still hold
+  requests they leased and have not used: at most (H - 1) * (N - 1) of
+  them, and fewer when the limit is small, since a lease is at most a
+  quarter of what is left. With the defaults (N 16, limit 500) and two
+  workers, at least 485 requests are admitted in a window before one is
+  refused;
+- leased requests not used by the end of the window are lost with it.
+
+Elsewhere (SQLite) each request bumps the row in a statement of its own,
 committed without waiting for the disk (rutterdash.bookkeeping).
 """
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -31,6 +53,22 @@ _INSERT = """
 """
 _BUMP = _INSERT + _UPSERT
 
+# Requests left in the window are (limit - count); the lease is a quarter
+# of that, between 1 and the lease size. The first lease of a window
+# starts from a count of 0.
+_GRANT = "GREATEST(1, LEAST(%(lease)s::int, (%(limit)s::int - {count}) / 4))"
+_LEASE = """
+    INSERT INTO {table} AS held (organisation_id, "window", count, granted)
+    SELECT organisation_id, %(window)s::bigint, {first}, {first} FROM ({rows}) asking
+    ON CONFLICT (organisation_id) DO UPDATE SET
+        count = CASE WHEN held."window" = excluded."window"
+            THEN held.count + {more} ELSE excluded.count END,
+        granted = CASE WHEN held."window" = excluded."window"
+            THEN {more} ELSE excluded.count END,
+        "window" = excluded."window"
+    RETURNING organisation_id, count, granted
+"""
+
 
 @dataclass(frozen=True)
 class Window:
@@ -43,6 +81,9 @@ class Window:
         """Seconds to wait if the window's ``count``th request is over, else None."""
         if count <= settings.RATE_LIMIT_REQUESTS:
             return None
+        return self.seconds_left()
+
+    def seconds_left(self):
         width = settings.RATE_LIMIT_WINDOW_SECONDS
         return max(1, math.ceil((self.number + 1) * width - self.now))
 
@@ -58,15 +99,75 @@ def retry_after(organisation):
     return window.retry_after(_bump(organisation.pk, window.number))
 
 
-def counting_upsert(rows_sql):
-    """The upsert that counts one request per organisation in ``rows_sql``.
+def lease_sql(rows_sql):
+    """The upsert that leases requests to each organisation in ``rows_sql``.
 
-    ``rows_sql`` selects (organisation_id, window, 1) rows, so that callers
-    can fold the count into a statement of their own.
+    ``rows_sql`` selects one ``organisation_id`` column. Parameters: window,
+    lease and limit. Returns (organisation_id, count, granted): this lease
+    is the requests numbered count - granted + 1 to count in the window.
     """
-    table = _table()
-    insert = f'INSERT INTO {table} (organisation_id, "window", count) '
-    return insert + rows_sql + _UPSERT.format(table=table)
+    return _LEASE.format(
+        table=_table(),
+        rows=rows_sql,
+        first=_GRANT.format(count="0"),
+        more=_GRANT.format(count="held.count"),
+    )
+
+
+def lease_parameters(window):
+    return {
+        "window": window.number,
+        "lease": settings.RATE_LIMIT_LEASE,
+        "limit": settings.RATE_LIMIT_REQUESTS,
+    }
+
+
+def usable(count, granted):
+    """How many of a lease's requests fall within the limit."""
+    before = count - granted
+    return max(0, min(granted, settings.RATE_LIMIT_REQUESTS - before))
+
+
+class Leases:
+    """Requests this process leased from organisations' shared windows."""
+
+    def __init__(self):
+        self._held = {}
+        self._lock = threading.Lock()
+
+    def holds(self, organisation_id, window):
+        """True if a request could be spent now (another thread may take it)."""
+        held = self._held.get(organisation_id)
+        return held is not None and held[0] == window.number and held[1] > 0
+
+    def spend(self, organisation_id, window):
+        """Take one held request of this window; False if none is left."""
+        with self._lock:
+            held = self._held.get(organisation_id)
+            if held is None or held[0] != window.number or held[1] <= 0:
+                return False
+            held[1] -= 1
+            return True
+
+    def admit(self, organisation_id, window, count, granted):
+        """Record a new lease; seconds to wait if it holds nothing usable."""
+        left = usable(count, granted)
+        if left == 0:
+            return window.seconds_left()
+        with self._lock:
+            held = self._held.get(organisation_id)
+            if held is not None and held[0] == window.number:
+                held[1] += left - 1
+            else:
+                self._held[organisation_id] = [window.number, left - 1]
+        return None
+
+    def forget_all(self):
+        with self._lock:
+            self._held.clear()
+
+
+leases = Leases()
 
 
 def _bump(organisation_id, window):

@@ -206,9 +206,16 @@ LOGGING = {
 # API requests each organisation may make per fixed window, across workers.
 RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=500)
 RATE_LIMIT_WINDOW_SECONDS = env.int("RATE_LIMIT_WINDOW_SECONDS", default=10)
+# Requests a worker takes from the shared count at once (PostgreSQL); a
+# window's limit may refuse up to (workers - 1) * (this - 1) early.
+RATE_LIMIT_LEASE = env.int("RATE_LIMIT_LEASE", default=16)
 # Above 0, each worker writes its request-log rows in batches this many
-# seconds apart (see rutterdash/api_requests.py for what a crash can lose).
-API_REQUEST_LOG_FLUSH_SECONDS = env.float("API_REQUEST_LOG_FLUSH_SECONDS", default=0)
+# seconds apart (see rutterdash/api_requests.py for what a crash can lose);
+# 0 writes each row as its request ends.
+API_REQUEST_LOG_FLUSH_SECONDS = env.float("API_REQUEST_LOG_FLUSH_SECONDS", default=1)
+# The API's per-request statement is prepared once per database connection
+# (rutterdash/prepared.py); off for poolers that cannot keep them.
+API_PREPARED_STATEMENTS = env.bool("API_PREPARED_STATEMENTS", default=True)
 
 # Webhooks. Seconds to wait before each retry of a failed delivery: six
 # retries over about a day by default, each stretched by up to 10% jitter.

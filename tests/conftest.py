@@ -9,6 +9,12 @@ from tests.factories import MembershipFactory, OrganisationFactory
 from tests.webhook_receiver import Receiver
 
 
+@pytest.fixture(autouse=True)
+def request_log_written_at_once(settings):
+    """Batched request-log rows could land after a test emptied its tables."""
+    settings.API_REQUEST_LOG_FLUSH_SECONDS = 0
+
+
 @pytest.fixture
 def organisation(db):
     return OrganisationFactory(name="Acme Lending")
