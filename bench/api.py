@@ -50,7 +50,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import harness
 
@@ -110,12 +110,6 @@ def _configure_environment():
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     os.environ["DJANGO_SETTINGS_MODULE"] = "rutterdash.settings"
-
-
-
-
-
-
 
 
 # Seeding the organisation, key and connection.
@@ -248,26 +242,47 @@ class _gunicorn:
 
     def workers_cpu(self):
         """CPU seconds the workers (the master's children) have used so far."""
-        ticks = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # After the command's closing parenthesis: state, ppid, ...,
-            # utime and stime at positions 11 and 12.
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == self.process.pid:
-                ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return _cpu_seconds(lambda entry, ppid: ppid == self.process.pid)
 
     def __exit__(self, *exc_info):
         _stop(self.process)
         self.log.close()
         if exc_info[0] is not None:
             harness.progress(self.log_file.read_text()[-3000:])
+
+
+def database_cpu(name):
+    """CPU seconds PostgreSQL's backends serving database ``name`` have used.
+
+    Backends name their database in their process title ("postgres:
+    user database host state"); a backend that exited meanwhile is missed.
+    """
+
+    def serves(entry, ppid):
+        try:
+            title = (entry / "cmdline").read_bytes()
+        except OSError:
+            return False
+        return title.startswith(b"postgres: ") and f" {name} ".encode() in title
+
+    return _cpu_seconds(serves)
+
+
+def _cpu_seconds(wanted):
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # After the command's closing parenthesis: state, ppid, ...,
+        # utime and stime at positions 11 and 12.
+        fields = stat.rsplit(")", 1)[1].split()
+        if wanted(entry, int(fields[1])):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port():
@@ -312,6 +327,7 @@ class Result:
     errors: int = 0
     client_cpu: float = 0.0
     server_cpu: float = 0.0
+    database_cpu: float = 0.0
     load: float = 0.0
 
     @property
@@ -409,6 +425,7 @@ def _load(server, make_request, total, concurrency):
             _timed_call(server.port, make_request(), result, lock)
 
     server_cpu_started = server.workers_cpu()
+    database_cpu_started = database_cpu(_database_name())
     cpu_started = time.process_time()
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -417,6 +434,7 @@ def _load(server, make_request, total, concurrency):
     result.seconds = time.perf_counter() - started
     result.client_cpu = time.process_time() - cpu_started
     result.server_cpu = server.workers_cpu() - server_cpu_started
+    result.database_cpu = database_cpu(_database_name()) - database_cpu_started
     result.load = os.getloadavg()[0]
     return result
 
@@ -450,14 +468,22 @@ def _call(port, method, path, body, headers):
 
 # Reporting.
 
-ROW = "{:<10}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>7}"
+ROW = "{:<10}{:>9}{:>9}{:>9}{:>8}{:>11}{:>11}{:>8}{:>7}"
 
 
 def _print_round(number, results):
     print(f"\nRound {number}")
     print(
         ROW.format(
-            "", "req/s", "p50 ms", "p95 ms", "errors", "client ms", "server ms", "load"
+            "",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "errors",
+            "client ms",
+            "server ms",
+            "db ms",
+            "load",
         )
     )
     for result in results.values():
@@ -475,7 +501,8 @@ def _row(result):
         f"{result.percentile_ms(0.95):.1f}",
         result.errors,
         f"{client_ms:.2f}",
-        f"{result.server_cpu / max(served, 1) * 1000:.2f}",
+        f"{_server_ms(result):.2f}",
+        f"{_database_ms(result):.2f}",
         f"{result.load:.2f}",
     )
 
@@ -493,7 +520,11 @@ def _ratios_line(results):
 
 def _print_results(rounds):
     print("\nMedians over rounds")
-    print(ROW.format("", "req/s", "p50 ms", "p95 ms", "errors", "", "server ms", ""))
+    print(
+        ROW.format(
+            "", "req/s", "p50 ms", "p95 ms", "errors", "", "server ms", "db ms", ""
+        )
+    )
     for scenario in SCENARIOS:
         runs = [results[scenario] for results in rounds]
         print(_median_row(scenario, runs))
@@ -516,6 +547,11 @@ def _print_results(rounds):
         f"bare/list workers' CPU per request {cpu_ratio:.2f} "
         "(steadier under load; PostgreSQL's CPU not included)"
     )
+    with_database = statistics.median(
+        _server_ms(r["bare"]) / (_server_ms(r["list"]) + _database_ms(r["list"]))
+        for r in rounds
+    )
+    print(f"bare/list workers' and PostgreSQL's CPU per request {with_database:.2f}")
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
@@ -528,13 +564,25 @@ def _median_row(scenario, runs):
         sum(r.errors for r in runs),
         "",
         f"{statistics.median(_server_ms(r) for r in runs):.2f}",
+        f"{statistics.median(_database_ms(r) for r in runs):.2f}",
         "",
     )
 
 
 def _server_ms(result):
-    served = len(result.latencies) + result.errors
-    return result.server_cpu / max(served, 1) * 1000
+    return result.server_cpu / _served(result) * 1000
+
+
+def _database_ms(result):
+    return result.database_cpu / _served(result) * 1000
+
+
+def _served(result):
+    return max(len(result.latencies) + result.errors, 1)
+
+
+def _database_name():
+    return urlsplit(os.environ["DATABASE_URL"]).path.lstrip("/")
 
 
 if __name__ == "__main__":
