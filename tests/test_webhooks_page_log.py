@@ -269,6 +269,37 @@ def test_the_message_page_shows_payload_attempts_and_next_retry(
     assert response.context["next_attempt_at"] == message.next_attempt_at
 
 
+def test_an_attempt_on_the_wire_shows_as_in_flight(developer_client, destination):
+    message = message_to(destination, status=MessageStatus.PENDING)
+    attempt_on(message, 503, duration_ms=40)
+    sent_at = timezone.now()
+    Message.objects.filter(pk=message.pk).update(
+        attempt_count=2,
+        last_attempt_at=sent_at,
+        next_attempt_at=sent_at,
+        lease_until=sent_at + timedelta(minutes=2),
+    )
+
+    response = developer_client.get(_message_url("message", message))
+
+    page = response.content.decode()
+    assert "HTTP 503" in page
+    assert "Attempt 2:" in page and "In flight" in page
+    assert response.context["next_attempt_at"] is None
+
+
+def test_an_expired_lease_is_not_shown_as_in_flight(developer_client, destination):
+    message = message_to(destination, status=MessageStatus.PENDING)
+    past = timezone.now() - timedelta(seconds=1)
+    Message.objects.filter(pk=message.pk).update(
+        attempt_count=1, last_attempt_at=past, next_attempt_at=past, lease_until=past
+    )
+
+    page = developer_client.get(_message_url("message", message)).content.decode()
+
+    assert "In flight" not in page
+
+
 def test_a_finished_message_has_no_next_retry(developer_client, destination):
     message = message_to(destination, status=MessageStatus.FAILED)
 

@@ -1,11 +1,13 @@
 """Sending messages: claim what is due, send it, record what happened.
 
 A worker task claims a batch of due messages under row locks (skipped by
-other workers), leases them, writes an Attempt row for each and commits;
-only then are the requests sent, several at once, each bounded by the
-total deadline. Outcomes are recorded as they arrive. A worker that dies
-mid-send leaves its leases to run out; the message is then due again and
-sent again with the same event id (at least once, never twice at a time).
+other workers), leases them and commits; only then are the requests sent,
+several at once, each bounded by the total deadline. Outcomes are recorded
+as they arrive: each attempt's row is written with its outcome, in the
+transaction that settles its message. A worker that dies mid-send leaves
+its leases to run out; the message is then due again, its unrecorded
+attempt is written as interrupted, and it is sent again with the same
+event id (at least once, never twice at a time).
 
 Messages to one destination about one connection form a stream, sent in
 the order their events were recorded: one thread sends a stream's share
@@ -99,9 +101,10 @@ def deliver_all_due():
     database work and requests overlap.
     """
     claimed = 0
+    secrets = _Secrets()
     with _Flight() as flight:
         for _ in range(BATCHES_PER_TASK):
-            jobs = claim_due()
+            jobs = claim_due(secrets=secrets)
             flight.launch(jobs)
             claimed += len(jobs)
             if len(jobs) < BATCH_SIZE:
@@ -159,8 +162,12 @@ def has_due():
     return _due(timezone.now()).exists()
 
 
-def claim_due(limit=BATCH_SIZE):
-    """Lease due messages and write their attempts; returns the jobs to send."""
+def claim_due(limit=BATCH_SIZE, secrets=None):
+    """Lease due messages; returns the jobs to send, signed.
+
+    `secrets` may carry the client secrets a previous batch of the same task
+    looked up.
+    """
     now = timezone.now()
     with transaction.atomic():
         due = list(
@@ -175,11 +182,11 @@ def claim_due(limit=BATCH_SIZE):
         ready = [message for message in due if _ready(message, now)]
         claimable = _keep_order(_throttle(ready), now)
         _wake_for_the_held_back(due, ready, claimable, now)
-        _mark_interrupted(claimable)
+        _record_interrupted(claimable, now)
         _lease(claimable, now)
-        secrets = _Secrets(now)
+        secrets = secrets or _Secrets()
+        secrets.new_batch(now)
         jobs = [_job(message, now, secrets) for message in claimable]
-        insert_attempts([job.attempt for job in jobs])
     return jobs
 
 
@@ -233,7 +240,7 @@ def record_all(outcomes):
         for job, reply in outcomes:
             _finish_attempt(job.attempt, reply)
             _settle(job.message, reply, now)
-        update_rows([job.attempt for job, _ in outcomes], _ATTEMPT_FIELDS)
+        insert_attempts([job.attempt for job, _ in outcomes])
         update_rows([job.message for job, _ in outcomes], _MESSAGE_FIELDS)
         for destination, replies in _by_destination(outcomes).items():
             _update_destination(destination, replies, now)
@@ -377,12 +384,24 @@ def _wake_for_the_held_back(due, ready, claimable, now):
         schedule(run_after=min(wake_at))
 
 
-def _mark_interrupted(messages):
-    leased_before = [m.pk for m in messages if m.lease_until is not None]
-    if leased_before:
-        Attempt.objects.filter(
-            message_id__in=leased_before, status_code=None, error=""
-        ).update(error=INTERRUPTED)
+def _record_interrupted(messages, now):
+    """Write the attempt a dead worker made but never recorded.
+
+    Attempts are written with their outcome, in the transaction that settles
+    the message and clears its lease; a lease still set when a message is
+    claimed again means its last attempt's outcome was never written.
+    """
+    interrupted = [
+        Attempt(
+            message=message,
+            number=message.attempt_count,
+            started_at=message.last_attempt_at or now,
+            error=INTERRUPTED,
+        )
+        for message in messages
+        if message.lease_until is not None and message.attempt_count
+    ]
+    insert_attempts(interrupted)
 
 
 def _lease(messages, now):
@@ -432,11 +451,20 @@ def _headers(message, body, now, secrets):
 
 
 class _Secrets:
-    """Signing secrets, looked up and decrypted once per batch."""
+    """Signing secrets: destinations' once per batch, client secrets once per task.
 
-    def __init__(self, now):
-        self.now = now
+    A client secret regenerated while a task runs signs its remaining
+    batches (seconds) with the old one; the receiver refuses them and they
+    are retried with the new one.
+    """
+
+    def __init__(self):
+        self.now = None
         self._clients = {}
+        self._destinations = {}
+
+    def new_batch(self, now):
+        self.now = now
         self._destinations = {}
 
     def client(self, destination):
@@ -481,13 +509,6 @@ _MESSAGE_FIELDS = [
 ]
 
 
-_ATTEMPT_FIELDS = [
-    "duration_ms",
-    "status_code",
-    "response_headers",
-    "response_excerpt",
-    "error",
-]
 
 
 def _put_back(jobs, now):
@@ -498,11 +519,6 @@ def _put_back(jobs, now):
     """
     if not jobs:
         return
-    unsent = Q()
-    for job in jobs:
-        unsent |= Q(message_id=job.message.pk, number=job.attempt.number)
-    Attempt.objects.filter(unsent).delete()
-
     again = now + THROTTLE_WAIT
     latest = Attempt.objects.filter(message=OuterRef("pk")).order_by("-number")
     Message.objects.filter(pk__in=[job.message.pk for job in jobs]).update(

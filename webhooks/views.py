@@ -3,6 +3,7 @@ import json
 from django.contrib import messages
 from django.http import HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
     require_GET,
@@ -266,13 +267,18 @@ def message_detail(request, message_id):
     message = _message(request, message_id)
     attempts = list(message.attempts.all())
     waiting = message.status in (MessageStatus.PENDING, MessageStatus.RETRYING)
+    # A leased message's current attempt has no row until its outcome is known.
+    in_flight = bool(message.lease_until and message.lease_until > timezone.now())
 
     context = {
         "page": "webhooks",
         "message": message,
         "payload": json.dumps(message.event.payload, indent=2, sort_keys=True),
         "attempts": attempts,
-        "next_attempt_at": message.next_attempt_at if waiting else None,
+        "next_attempt_at": (
+            message.next_attempt_at if waiting and not in_flight else None
+        ),
+        "in_flight": in_flight,
         "finished": message.status in services.FINISHED,
     }
     return render(request, "webhooks/message_detail.html", context)
