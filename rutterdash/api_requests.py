@@ -4,9 +4,10 @@ A failure to write the row is logged, never turned into a failed request.
 
 On PostgreSQL, outside a transaction (as every production request runs),
 rows are written in batches: each worker process keeps the rows of the
-requests it answered, and a background thread inserts them every
-``API_REQUEST_LOG_FLUSH_SECONDS`` (1 by default) in one statement whose
-commit does not wait for the disk (rutterdash.bookkeeping). A normal exit
+requests it answered, and a background thread copies them in every
+``API_REQUEST_LOG_FLUSH_SECONDS`` (1 by default, sooner past 1,000 rows)
+in a transaction whose commit does not wait for the disk
+(rutterdash.bookkeeping). A normal exit
 of the worker (a restart, gunicorn's graceful or quick shutdown, a
 timeout's abort) writes what is left. What a crash can lose: if the worker
 process is killed (SIGKILL, out of memory), the rows of its last flush
@@ -83,6 +84,26 @@ def _insert(rows):
         cursor.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
 
 
+def _copy(rows):
+    """All ``rows`` in one COPY, committed without waiting for the disk.
+
+    COPY costs PostgreSQL about half what a VALUES list does per row (no
+    SQL to parse), and the worker a third (no values quoted into SQL).
+    """
+    with bookkeeping.commit_without_waiting(), db.cursor() as cursor:
+        with cursor.cursor.copy(_copy_sql()) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+@functools.cache
+def _copy_sql():
+    quote = db.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in FIELDS)
+    table = quote(ApiRequest._meta.db_table)
+    return f"COPY {table} ({columns}) FROM STDIN"
+
+
 @functools.lru_cache(maxsize=64)
 def _insert_sql(count):
     quote = db.ops.quote_name
@@ -100,7 +121,7 @@ def _insert_sql(count):
 class _Batch:
     """This process's rows not yet written, and the thread that writes them."""
 
-    MAX_ROWS = 500
+    MAX_ROWS = 1000
 
     def __init__(self):
         self._rows = []
@@ -146,7 +167,7 @@ class _Batch:
 
 def _write(rows):
     try:
-        _insert([values for _, values in rows])
+        _copy([values for _, values in rows])
     except DatabaseError:
         # One bad row (its key or connection deleted meanwhile) must not
         # cost the others theirs.

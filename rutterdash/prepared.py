@@ -46,12 +46,14 @@ def fetch_one(statement, parameters):
     if not settings.API_PREPARED_STATEMENTS or db.vendor != "postgresql":
         return _through_django(db, statement, parameters)
 
-    db.ensure_connection()
+    if db.connection is None:
+        db.ensure_connection()
     values = [_text(parameters[name]) for name in statement.names]
-    started = time.monotonic()
+    logged = db.queries_logged
+    started = time.monotonic() if logged else 0
     with db.wrap_database_errors:
         row = _run(db, statement, values)
-    if db.queries_logged:
+    if logged:
         took = time.monotonic() - started
         db.queries_log.append({"sql": statement.sql, "time": f"{took:.3f}"})
     return row
