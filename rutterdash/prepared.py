@@ -103,10 +103,15 @@ _SUCCEEDED = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 
 
 def _check(db, result):
-    if result.status not in _SUCCEEDED:
-        encoding = db.connection.info.encoding
-        raise errors.error_from_result(result, encoding=encoding)
-    return result
+    if result.status in _SUCCEEDED:
+        return result
+    encoding = db.connection.info.encoding
+    if db.connection.pgconn.status == pq.ConnStatus.BAD:
+        # The server went away: libpq's result carries no SQLSTATE, so say
+        # what psycopg's own cursor would have.
+        message = result.get_error_message(encoding)
+        raise errors.OperationalError(message.strip())
+    raise errors.error_from_result(result, encoding=encoding)
 
 
 def _text(value):

@@ -1,6 +1,7 @@
 """Account pages kept per books version: reused until the books change."""
 
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -8,7 +9,7 @@ from django.db import connection as database
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import api_key_create
-from connections import page_cache
+from connections import page_cache, services
 from connections.models import Account, JournalLine
 from rutterdash.environments import Environment
 from rutterdash.models import BooksVersion
@@ -166,3 +167,83 @@ def test_a_completed_sync_changes_the_fallback_updated_at(api, books):
 
     bank = next(a for a in response.json()["accounts"] if a["name"] == "Bank")
     assert bank["updated_at"].startswith("2030-")
+
+
+def test_a_kept_page_is_answered_from_the_admission_alone(api, books):
+    first = api.get(ACCOUNTS, {"access_token": "tok-1"})
+    with CaptureQueriesContext(database) as queries:
+        second = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    reads = [q["sql"] for q in queries.captured_queries if "SELECT" in q["sql"]]
+    assert second.content == first.content
+    assert second["X-Rutter-Request-ID"] != first["X-Rutter-Request-ID"]
+    assert len(reads) == 1
+
+
+def test_a_deleted_key_is_refused_despite_a_kept_page(organisation, books):
+    api_key, secret = api_key_create(organisation, Environment.SANDBOX)
+    api = api_client(basic_auth(api_key.client_id, secret))
+    _balances(api)
+    api_key.delete()
+
+    response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 401
+
+
+def test_a_deleted_connection_is_refused_despite_a_kept_page(api, books):
+    connection, _ = books
+    _balances(api)
+    services.connection_delete(connection)
+
+    response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "INVALID_CREDENTIALS"
+
+
+def test_a_changed_organisation_shows_at_once(api, books, organisation):
+    first = api.get(ACCOUNTS, {"access_token": "tok-1"}).json()
+    organisation.public_id = uuid.uuid4()
+    organisation.save()
+
+    second = api.get(ACCOUNTS, {"access_token": "tok-1"}).json()
+
+    assert first["connection"]["orgId"] != str(organisation.public_id)
+    assert second["connection"]["orgId"] == str(organisation.public_id)
+
+
+def test_a_kept_page_still_counts_against_the_rate_limit(api, books, settings):
+    settings.RATE_LIMIT_REQUESTS = 1
+    assert api.get(ACCOUNTS, {"access_token": "tok-1"}).status_code == 200
+
+    response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 429
+
+
+def test_another_version_header_is_its_own_page(api, books):
+    api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    response = api.get(
+        ACCOUNTS, {"access_token": "tok-1"}, headers={"X-Rutter-Version": "1999-01-01"}
+    )
+
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_between_transactions_every_change_shows_at_once(api, books):
+    # Production requests run outside a transaction, each change committed
+    # by another: the row versions the cache relies on change then too.
+    connection, chart = books
+    assert _balances(api)["Bank"] == 100.0
+    connection.disabled = True
+    connection.save()
+    refused = api.get(ACCOUNTS, {"access_token": "tok-1"})
+    connection.disabled = False
+    connection.save()
+    post(connection, "2024-03-02", [(chart["bank"], "5"), (chart["equity"], "-5")])
+
+    assert refused.status_code == 409
+    assert _balances(api)["Bank"] == 105.0

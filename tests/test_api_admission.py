@@ -1,5 +1,10 @@
 """The API's admission: key, rate-limit lease and connection in one statement."""
 
+import os
+import subprocess
+import sys
+
+import psycopg
 import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
@@ -178,3 +183,81 @@ def test_a_batched_row_outlives_its_deleted_key(api, key_and_secret, batched_log
     assert len(logged) == 2
     assert all(row.api_key_id is None for row in logged)
     assert all(row.organisation_id == api_key.organisation_id for row in logged)
+
+
+def _terminate(backend_pid):
+    """End a backend from another connection, as a PostgreSQL restart would."""
+    settings = db.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_postgresql_dropped_is_replaced_within_the_request(api, books):
+    if db.vendor != "postgresql":
+        pytest.skip("PostgreSQL's backends only")
+    assert api.get(ACCOUNTS, {"access_token": "tok-1"}).status_code == 200
+    dropped = db.connection.info.backend_pid
+    _terminate(dropped)
+
+    response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 200
+    assert db.connection.info.backend_pid != dropped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_normal_exit_writes_the_rows_still_batched(db_url_for_subprocess):
+    # A worker of its own, batching rows a minute apart, that answers one
+    # request and exits before its writer thread would have woken.
+    script = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "answered = Client().get(\n"
+        "    '/versioned/connections',\n"
+        "    HTTP_HOST='127.0.0.1',\n"
+        "    HTTP_X_RUTTER_VERSION='2023-03-14',\n"
+        ")\n"
+        "print(answered['X-Rutter-Request-ID'])\n"
+    )
+    environment = {
+        **os.environ,
+        "DATABASE_URL": db_url_for_subprocess,
+        "DJANGO_SETTINGS_MODULE": "rutterdash.settings",
+        "API_REQUEST_LOG_FLUSH_SECONDS": "60",
+        "ENV_FILE": "/dev/null",
+    }
+
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    request_id = finished.stdout.strip()
+    logged = ApiRequest.objects.get()
+    assert str(logged.request_id) == request_id
+    assert (logged.status, logged.path) == (401, "/versioned/connections")
+
+
+@pytest.fixture
+def db_url_for_subprocess():
+    if db.vendor != "postgresql":
+        pytest.skip("batching is for PostgreSQL")
+    settings = db.settings_dict
+    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+    port = settings["PORT"] or 5432
+    return (
+        f"postgres://{settings['USER']}{password}@{settings['HOST']}:{port}"
+        f"/{settings['NAME']}"
+    )
