@@ -48,8 +48,8 @@ _UPSERT = """
     RETURNING count
 """
 _INSERT = """
-    INSERT INTO {table} (organisation_id, "window", count)
-    VALUES (%s, %s, 1)
+    INSERT INTO {table} (organisation_id, "window", count, granted)
+    VALUES (%s, %s, 1, 1)
 """
 _BUMP = _INSERT + _UPSERT
 
