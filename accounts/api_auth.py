@@ -5,19 +5,27 @@ authenticated request carries a ``Scope`` exactly like a dashboard request.
 The API layer resolves the key once, before rate limiting and idempotency
 need it (``identify``); the endpoint's auth then reuses that result.
 
-On PostgreSQL, ``identify`` reads the key, the connection its
-``access_token`` opens and that connection's books version in one small
-statement: their ids and row versions (PostgreSQL's ``xmin``, which
-changes with every update of a row). Each worker keeps the rows it built
-instances from under those row versions, so a key revoked or rotated, or
-a connection disabled, deleted or changed, is seen by the very next
-request, while an unchanged row costs no columns and no second query.
+On PostgreSQL, ``identify`` reads the key, its organisation, the
+connection the request's ``access_token`` opens and that connection's
+books version in one small read-only statement, prepared once per
+database connection (rutterdash.prepared). It returns their ids and row
+versions (``xmin`` and ``ctid``: every update of a row writes a new
+version), not their columns. Each worker keeps the columns of rows it has
+read under their row versions and builds instances from them only when
+the request needs them (``Admission.admit``): a key revoked, rotated or
+deleted, or a connection disabled, deleted or changed, is seen by the very
+next request, while an unchanged row costs nothing to read. A kept row
+could only be taken for a newer one if a transaction id came round again
+(about four billion transactions later) and rewrote that row into the
+same place while this worker still kept the old version.
+
 When the worker holds no request leased from the organisation's rate
-limit (rutterdash.ratelimit), the same statement also takes a lease.
+limit (rutterdash.ratelimit), the same statement takes a lease; only a
+key whose secret matches takes one.
 
 The statement is the first a request sends, so it stands in for Django's
-connection health check: a connection PostgreSQL dropped meanwhile fails
-it, and it is sent again once on a new connection.
+connection health check (a ``SELECT 1`` per request): a connection that
+PostgreSQL dropped fails it, and it is sent once more on a new connection.
 """
 
 import functools

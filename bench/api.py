@@ -10,9 +10,10 @@ DATABASE_URL defaults to the PostgreSQL database rd_bench_api on
 organisation ("API benchmark", earlier ones are deleted) with a sandbox
 API key and a sandbox connection synced with three months of books.
 
-Then it starts gunicorn with two sync workers on a free loopback port,
-with DEBUG off and a rate limit too high to refuse anything (the limiter
-still counts every request), and runs, in alternating rounds, after a
+Then it starts gunicorn with two sync workers on a loopback port (--port,
+else any free one) with the product's default settings but DEBUG off and
+a rate limit too high to refuse anything (the limiter still leases every
+request from the shared count), and runs, in alternating rounds, after a
 warm-up of each:
 
   list:  GET  /versioned/accounting/accounts (35 accounts with balances);
@@ -20,14 +21,18 @@ warm-up of each:
          the page kept for the books version never fits;
   write: POST /versioned/accounting/customers, a new customer each time;
   bare:  GET  /bench/bare, a plain Django view under the same server and
-         middleware answering the bytes the list call answered.
+         middleware answering the bytes the list call answered;
+  bare-db: GET /bench/bare-db, a plain view doing the list's database
+         work without the API layer (bench/bare_urls.py).
 
 The client keeps CONCURRENCY requests in flight from threads using the
 standard library's http.client, which costs the shared CPU less than
 httpx would. It prints requests per second, p50 and p95 latency, errors,
-the ratios to the bare view (median over rounds), the workers' CPU per request
-(read from /proc, steadier than throughput on a shared machine) and the
-load average.
+the client's CPU per request, the ratios to the bare view (median over
+rounds), and, read from /proc and steadier than throughput on a shared
+machine, the CPU per request of the gunicorn workers (server ms) and of
+the PostgreSQL backends serving the bench database (db ms; the server's
+own background processes are not counted), and the load average.
 Target: the list call at least 0.7x the bare view's throughput.
 """
 
