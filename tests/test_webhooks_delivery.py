@@ -343,6 +343,60 @@ def test_a_slow_destination_does_not_delay_another(
     assert elapsed < 3
 
 
+def test_a_slow_receiver_gets_many_requests_in_flight(
+    sandbox, destination, receiver, queued, monkeypatch
+):
+    monkeypatch.setitem(delivery._latency, destination.pk, 0.3)
+    receiver.will(*[Answer(200, delay=0.3)] * 8)
+    for _ in range(8):
+        record_event(sandbox)
+    started = time.monotonic()
+
+    assert deliver() == 8
+
+    assert time.monotonic() - started < 1.2  # one at a time would take 2.4 s
+    assert receiver.connections == 8
+
+
+def test_a_fast_receiver_gets_one_request_at_a_time_on_one_connection(
+    sandbox, destination, receiver, queued, monkeypatch
+):
+    monkeypatch.setitem(delivery._latency, destination.pk, 0.0002)
+    events = [record_event(sandbox) for _ in range(12)]
+
+    assert deliver() == 12
+
+    assert receiver.connections == 1
+    arrived = [request.headers["webhook-id"] for request in receiver.requests]
+    assert sorted(arrived) == sorted(event.id for event in events)
+
+
+def test_a_destinations_answer_time_is_learnt_from_its_deliveries(
+    sandbox, destination, receiver, queued, settings
+):
+    assert delivery.lane_count(destination.pk) == delivery.UNKNOWN_LANES
+    receiver.will(*[Answer(200, delay=0.05)] * 3)
+    for _ in range(3):
+        record_event(sandbox)
+
+    deliver()
+
+    # About 50 ms an answer: one lane per millisecond, up to the thread limit.
+    assert delivery.lane_count(destination.pk) == settings.WEBHOOK_CONCURRENCY
+
+
+@pytest.mark.parametrize(
+    ("latency", "lanes"), [(0.0, 1), (0.0009, 1), (0.0021, 3), (0.2, 16), (9.0, 16)]
+)
+def test_lanes_grow_with_answer_time_up_to_the_thread_limit(
+    latency, lanes, settings, monkeypatch
+):
+    settings.WEBHOOK_CONCURRENCY = 16
+    monkeypatch.setitem(delivery._latency, "destination", latency)
+
+    assert delivery.lane_count("destination") == lanes
+
+
 def test_a_test_event_is_sent_once_and_never_retried(
     sandbox, destination, receiver, queued
 ):

@@ -1,6 +1,7 @@
 """A worker dying mid-delivery loses nothing, and two never send one attempt."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from tests.webhook_receiver import Answer
 from tests.webhooks_delivery_support import (
     client_secret,
     deliver,
@@ -120,3 +122,46 @@ def test_a_row_locked_by_another_worker_is_skipped(sandbox, destination):
         release.set()
         worker.join()
     assert len(delivery.claim_due()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_leases_are_renewed_while_a_slow_batch_is_on_the_wire(
+    sandbox, destination, receiver, settings, monkeypatch
+):
+    # A lease of one second, renewed every quarter of it.
+    settings.WEBHOOK_TOTAL_TIMEOUT = 0.5
+    settings.WEBHOOK_CONCURRENCY = 1
+    monkeypatch.setattr(delivery, "LEASE_MARGIN", timedelta(0))
+    receiver.will(*[Answer(200, delay=0.4)] * 4)
+    for _ in range(4):
+        record_event(sandbox)
+    claimed_by_another = []
+
+    def first_worker():
+        try:
+            delivery.deliver_due()
+        finally:
+            db.connection.close()
+
+    worker = threading.Thread(target=first_worker)
+    worker.start()
+    time.sleep(1.3)  # past the first lease; the third request is out
+    claimed_by_another.extend(delivery.claim_due())
+    worker.join()
+
+    assert claimed_by_another == []
+    assert len(receiver.requests) == 4
+    assert Message.objects.filter(status=MessageStatus.SUCCEEDED).count() == 4
+
+
+def test_a_worker_that_stops_renewing_lets_the_lease_run_out_within_a_minute(
+    sandbox, destination, settings
+):
+    settings.WEBHOOK_TOTAL_TIMEOUT = 15
+    record_event(sandbox)
+    before = timezone.now()
+
+    delivery.claim_due()
+
+    lease_until = Message.objects.get().lease_until
+    assert lease_until - before <= timedelta(seconds=61)

@@ -23,8 +23,9 @@ when a destination keeps failing for WEBHOOK_DISABLE_AFTER.
 import email.utils
 import json
 import logging
-import math
 import random
+import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -44,12 +45,22 @@ from webhooks.models import Attempt, Destination, Message, MessageStatus
 
 log = logging.getLogger(__name__)
 
+# Each destination's typical answer time in seconds, as this process saw it.
+_latency = {}
+
 BATCH_SIZE = 100
 # Batches one task sends before handing over to a fresh task, so a long
 # backlog does not keep other queued work (syncs) waiting.
 BATCHES_PER_TASK = 10
-# Extra lease time beyond the request deadline, for recording the outcome.
+# Extra lease time beyond two request deadlines, for recording the outcome.
 LEASE_MARGIN = timedelta(seconds=30)
+# Lanes (threads) per destination: one, plus one per this much of its
+# typical answer time; UNKNOWN_LANES before its first answer.
+LANE_LATENCY = 0.001
+UNKNOWN_LANES = 4
+LATENCY_WEIGHT = 0.2
+# Seconds between thread switches while requests are out (Python's is 0.005).
+SWITCH_INTERVAL = 0.0005
 RETRY_JITTER = 0.1
 FAILING_SHARE = 2
 # Messages of one stream sent in a batch; they go one after another.
@@ -124,14 +135,24 @@ def deliver_due(limit=BATCH_SIZE):
 
 
 class _Flight:
-    """Requests on the wire in a thread pool; outcomes recorded in this thread."""
+    """Requests on the wire in a thread pool; outcomes recorded in this thread.
+
+    While requests are out, this thread renews their leases, and Python
+    switches threads more often than its default 5 ms: a sending thread
+    whose answer has arrived would otherwise wait for the GIL while this
+    thread builds the next batch.
+    """
 
     def __init__(self):
         self.pool = ThreadPoolExecutor(max_workers=settings.WEBHOOK_CONCURRENCY)
         self.pending = {}
         self.pending_jobs = 0
+        self.renewed_at = time.monotonic()
+        self.switch_interval = None
 
     def __enter__(self):
+        self.switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self.switch_interval, SWITCH_INTERVAL))
         return self
 
     def __exit__(self, *exc):
@@ -140,11 +161,12 @@ class _Flight:
                 self.record_until_at_most(0)
         finally:
             self.pool.shutdown(wait=True)
+            sys.setswitchinterval(self.switch_interval)
 
     def launch(self, jobs):
-        for stream in streams(jobs):
-            self.pending[self.pool.submit(send_in_order, stream)] = stream
-            self.pending_jobs += len(stream)
+        for lane in lanes(jobs):
+            self.pending[self.pool.submit(send_lane, lane)] = lane
+            self.pending_jobs += sum(len(stream) for stream in lane)
 
     def record_until_at_most(self, count):
         """Record outcomes as they arrive until at most `count` jobs are pending."""
@@ -153,9 +175,25 @@ class _Flight:
             done, _ = wait(self.pending, timeout=FLUSH_EVERY)
             outcomes = []
             for future in done:
-                self.pending_jobs -= len(self.pending.pop(future))
+                lane = self.pending.pop(future)
+                self.pending_jobs -= sum(len(stream) for stream in lane)
                 outcomes.extend(future.result())
             record_all(outcomes)
+            self._renew_leases()
+
+    def _renew_leases(self):
+        if time.monotonic() - self.renewed_at < _lease_length().total_seconds() / 4:
+            return
+        self.renewed_at = time.monotonic()
+        on_the_wire = [
+            job.message.pk
+            for lane in self.pending.values()
+            for stream in lane
+            for job in stream
+        ]
+        Message.objects.filter(pk__in=on_the_wire, lease_until__isnull=False).update(
+            lease_until=timezone.now() + _lease_length()
+        )
 
 
 def has_due():
@@ -199,6 +237,50 @@ def streams(jobs):
     return [sorted(group, key=_recorded) for group in grouped.values()]
 
 
+def lanes(jobs):
+    """The jobs as lanes: each lane is streams one thread sends one after another.
+
+    A destination gets as many lanes as its answers are slow: against a
+    receiver answering in a fraction of a millisecond one thread keeps up
+    and more only fight over the GIL; one 200 ms away needs many requests
+    in flight. A destination not heard from yet in this process gets
+    UNKNOWN_LANES.
+    """
+    by_destination = {}
+    for stream in streams(jobs):
+        by_destination.setdefault(stream[0].message.destination_id, []).append(stream)
+    result = []
+    for destination_id, its_streams in by_destination.items():
+        count = min(lane_count(destination_id), len(its_streams))
+        result.extend(its_streams[start::count] for start in range(count))
+    return result
+
+
+def lane_count(destination_id):
+    latency = _latency.get(destination_id)
+    if latency is None:
+        wanted = UNKNOWN_LANES
+    else:
+        wanted = 1 + int(latency / LANE_LATENCY)
+    return max(1, min(settings.WEBHOOK_CONCURRENCY, wanted))
+
+
+def _note_latency(outcomes):
+    for job, reply in outcomes:
+        destination_id = job.message.destination_id
+        seconds = reply.duration_ms / 1000
+        before = _latency.get(destination_id, seconds)
+        _latency[destination_id] = before + LATENCY_WEIGHT * (seconds - before)
+
+
+def send_lane(lane):
+    """Send a lane's streams one after another; returns every (job, reply)."""
+    outcomes = []
+    for stream in lane:
+        outcomes.extend(send_in_order(stream))
+    return outcomes
+
+
 def stream_of(message):
     """(destination, connection) for a connection's message; None for the rest."""
     connection_id = message.event.connection_id
@@ -234,6 +316,7 @@ def record_all(outcomes):
         return
     held = [job for job, reply in outcomes if reply is None]
     outcomes = [(job, reply) for job, reply in outcomes if reply is not None]
+    _note_latency(outcomes)
     now = timezone.now()
     with transaction.atomic():
         _put_back(held, now)
@@ -407,13 +490,11 @@ def _record_interrupted(messages, now):
 def _lease(messages, now):
     """One UPDATE for the batch: count the attempt and hold the messages.
 
-    The lease outlasts the worst case: this batch and the one before it
-    queued behind each other, every request using its whole deadline, a
-    stream's share sent one after another at the end.
+    The lease is renewed while the message is on the wire (_Flight), so it
+    need only outlast a renewal interval and a request; a worker that dies
+    lets it run out within _lease_length().
     """
-    per_thread = math.ceil(BATCH_SIZE / settings.WEBHOOK_CONCURRENCY)
-    rounds = 2 * (per_thread + STREAM_SHARE)
-    lease_until = now + _deadline() * rounds + LEASE_MARGIN
+    lease_until = now + _lease_length()
     Message.objects.filter(pk__in=[m.pk for m in messages]).update(
         attempt_count=F("attempt_count") + 1,
         lease_until=lease_until,
@@ -496,6 +577,10 @@ def _client_secret(organisation_id, environment):
 
 def _deadline():
     return timedelta(seconds=settings.WEBHOOK_TOTAL_TIMEOUT)
+
+
+def _lease_length():
+    return _deadline() * 2 + LEASE_MARGIN
 
 
 # Recording.
