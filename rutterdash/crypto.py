@@ -1,6 +1,7 @@
 """Secrets at rest: keyed hashes for lookup, encryption for reuse."""
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -15,9 +16,15 @@ def _derive(key_material, purpose):
 
 
 def _fernet():
+    return _fernet_for(tuple(settings.ENCRYPTION_KEYS))
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(key_materials):
+    # Built once per key list: building costs more than decrypting a token.
     keys = [
         Fernet(base64.urlsafe_b64encode(_derive(key, "encrypt")))
-        for key in settings.ENCRYPTION_KEYS
+        for key in key_materials
     ]
     return MultiFernet(keys)
 
