@@ -211,9 +211,7 @@ def test_a_redirect_to_the_receiver_itself_is_not_followed_either(
     assert [request.path for request in receiver.requests] == ["/hook"]
 
 
-def test_an_oversized_response_is_kept_to_16_kb(
-    sandbox, destination, receiver, queued
-):
+def test_an_oversized_response_is_kept_to_16_kb(sandbox, destination, receiver, queued):
     receiver.will(Answer(200, body=b"a" * 200_000))
     event = record_event(sandbox)
 
@@ -225,7 +223,13 @@ def test_an_oversized_response_is_kept_to_16_kb(
 
 
 def test_410_stops_at_once_and_disables_the_destination(
-    sandbox, organisation, destination, receiver, queued, admin, developer,
+    sandbox,
+    organisation,
+    destination,
+    receiver,
+    queued,
+    admin,
+    developer,
     django_capture_on_commit_callbacks,
 ):
     receiver.will(Answer(410, b"gone"))
@@ -247,7 +251,11 @@ def test_410_stops_at_once_and_disables_the_destination(
 
 
 def test_a_destination_failing_too_long_is_disabled_and_admins_told(
-    sandbox, destination, receiver, queued, admin,
+    sandbox,
+    destination,
+    receiver,
+    queued,
+    admin,
     django_capture_on_commit_callbacks,
 ):
     six_days_ago = timezone.now() - timedelta(days=6)
@@ -281,7 +289,11 @@ def test_a_destination_failing_briefly_stays_enabled(
 
 
 def test_other_organisations_admins_are_not_emailed(
-    sandbox, destination, receiver, queued, admin,
+    sandbox,
+    destination,
+    receiver,
+    queued,
+    admin,
     django_capture_on_commit_callbacks,
 ):
     stranger = MembershipFactory(role=Role.ADMIN).user
@@ -296,9 +308,7 @@ def test_other_organisations_admins_are_not_emailed(
     assert stranger.email not in recipients
 
 
-def test_a_dead_receiver_pauses_its_destination_not_others(
-    sandbox, receiver, queued
-):
+def test_a_dead_receiver_pauses_its_destination_not_others(sandbox, receiver, queued):
     client_secret(sandbox)
     with Receiver() as doomed:
         dead_url = doomed.url
@@ -322,9 +332,7 @@ def test_a_dead_receiver_pauses_its_destination_not_others(
     assert Message.objects.get(event=later, destination=live).attempt_count == 1
 
 
-def test_a_slow_destination_does_not_delay_another(
-    sandbox, receiver, queued, settings
-):
+def test_a_slow_destination_does_not_delay_another(sandbox, receiver, queued, settings):
     settings.WEBHOOK_TOTAL_TIMEOUT = 3
     client_secret(sandbox)
     with Receiver() as slow:
@@ -395,6 +403,41 @@ def test_lanes_grow_with_answer_time_up_to_the_thread_limit(
     monkeypatch.setitem(delivery._latency, "destination", latency)
 
     assert delivery.lane_count("destination") == lanes
+
+
+def test_a_task_hands_a_long_backlog_over_to_a_fresh_task(
+    sandbox,
+    destination,
+    receiver,
+    queued,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    monkeypatch.setattr(delivery, "TASK_SECONDS", 0)
+    for _ in range(delivery.BATCH_SIZE + 20):
+        record_event(sandbox)
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        claimed = delivery.deliver_all_due()
+
+    assert claimed == delivery.BATCH_SIZE
+    assert [result.task.name for result in queued.results] == ["deliver_due"]
+    assert Message.objects.filter(status=MessageStatus.PENDING).count() == 20
+
+
+def test_a_task_keeps_claiming_while_its_time_lasts(
+    sandbox, destination, receiver, queued, django_capture_on_commit_callbacks
+):
+    for _ in range(delivery.BATCH_SIZE * 2 + 20):
+        record_event(sandbox)
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        claimed = delivery.deliver_all_due()
+
+    assert claimed == delivery.BATCH_SIZE * 2 + 20
+    assert queued.results == []
 
 
 def test_a_test_event_is_sent_once_and_never_retried(

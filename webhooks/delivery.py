@@ -49,9 +49,9 @@ log = logging.getLogger(__name__)
 _latency = {}
 
 BATCH_SIZE = 100
-# Batches one task sends before handing over to a fresh task, so a long
-# backlog does not keep other queued work (syncs) waiting.
-BATCHES_PER_TASK = 10
+# Seconds one task claims batches for before handing over to a fresh task,
+# so a long backlog does not keep other queued work (syncs) waiting.
+TASK_SECONDS = 2.0
 # Extra lease time beyond two request deadlines, for recording the outcome.
 LEASE_MARGIN = timedelta(seconds=30)
 # Lanes (threads) per destination: one, plus one per this much of its
@@ -113,16 +113,18 @@ def deliver_all_due():
     """
     claimed = 0
     secrets = _Secrets()
+    hand_over_at = time.monotonic() + TASK_SECONDS
     with _Flight() as flight:
-        for _ in range(BATCHES_PER_TASK):
+        while True:
             jobs = claim_due(secrets=secrets)
             flight.launch(jobs)
             claimed += len(jobs)
             if len(jobs) < BATCH_SIZE:
                 break
+            if time.monotonic() >= hand_over_at:
+                schedule()  # more may be due: a fresh task lets other work in
+                break
             flight.record_until_at_most(len(jobs))
-        else:
-            schedule()  # more may be due: a fresh task lets other work in
     return claimed
 
 
@@ -592,8 +594,6 @@ _MESSAGE_FIELDS = [
     "last_error",
     "lease_until",
 ]
-
-
 
 
 def _put_back(jobs, now):
