@@ -134,6 +134,7 @@ class _Batch:
     def __init__(self):
         self._rows = []
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
 
@@ -146,10 +147,13 @@ class _Batch:
             self._wake.set()
 
     def flush(self):
-        with self._lock:
-            rows, self._rows = self._rows, []
-        for start in range(0, len(rows), self.MAX_ROWS):
-            _write(rows[start : start + self.MAX_ROWS])
+        # One flush at a time: the one at exit waits for the writer
+        # thread's rows to be in before the process ends.
+        with self._writing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            for start in range(0, len(rows), self.MAX_ROWS):
+                _write(rows[start : start + self.MAX_ROWS])
 
     def _start_writer(self):
         if self._thread is not None and self._thread.is_alive():
