@@ -126,9 +126,7 @@ def test_another_environments_token_is_refused(organisation, key_and_secret):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_log_row_and_count_are_written(
-    api, books, settings
-):
+def test_outside_a_transaction_the_log_row_and_count_are_written(api, books, settings):
     # Requests in production run outside any transaction, where the lease
     # and the log rows each go in one statement that commits without waiting.
     if db.vendor != "postgresql":
