@@ -70,8 +70,11 @@ def _run(db, statement, values):
     try:
         return _run_prepared(db, statement, values)
     except errors.InvalidSqlStatementName:
-        # Deallocated behind our back (DISCARD ALL): prepare it again.
+        # Deallocated behind our back (DISCARD ALL): prepare it again,
+        # unless the failure aborted the transaction it ran in.
         _prepared_on(db).clear()
+        if db.in_atomic_block:
+            raise
         return _run_prepared(db, statement, values)
 
 

@@ -263,3 +263,30 @@ def db_url_for_subprocess():
         f"postgres://{settings['USER']}{password}@{settings['HOST']}:{port}"
         f"/{settings['NAME']}"
     )
+
+
+def test_without_prepared_statements_the_admission_goes_through_django(
+    api, books, settings
+):
+    settings.API_PREPARED_STATEMENTS = False
+
+    with CaptureQueriesContext(db) as queries:
+        response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 200
+    assert '"accounts_apikey"' in queries.captured_queries[0]["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_statement_deallocated_meanwhile_is_prepared_again(api, books):
+    if db.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    # The first call takes a lease, the second prepares the plain read.
+    for _ in range(2):
+        assert api.get(ACCOUNTS, {"access_token": "tok-1"}).status_code == 200
+    with db.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+
+    response = api.get(ACCOUNTS, {"access_token": "tok-1"})
+
+    assert response.status_code == 200
