@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 # Each destination's typical answer time in seconds, as this process saw it.
 _latency = {}
 
-BATCH_SIZE = 100
+BATCH_SIZE = 250
 # Seconds one task claims batches for before handing over to a fresh task,
 # so a long backlog does not keep other queued work (syncs) waiting.
 TASK_SECONDS = 2.0
@@ -202,12 +202,13 @@ def has_due():
     return _due(timezone.now()).exists()
 
 
-def claim_due(limit=BATCH_SIZE, secrets=None):
+def claim_due(limit=None, secrets=None):
     """Lease due messages; returns the jobs to send, signed.
 
     `secrets` may carry the client secrets a previous batch of the same task
     looked up.
     """
+    limit = limit or BATCH_SIZE
     now = timezone.now()
     with transaction.atomic():
         due = list(
