@@ -22,6 +22,8 @@ warm-up of each:
   write: POST /versioned/accounting/customers, a new customer each time;
   bare:  GET  /bench/bare, a plain Django view under the same server and
          middleware answering the bytes the list call answered;
+  bare-query: GET /bench/bare-query, the same bytes after one SELECT 1
+         (the least a view reading the database pays);
   bare-db: GET /bench/bare-db, a plain view doing the list's database
          work without the API layer (bench/bare_urls.py).
 
@@ -67,7 +69,7 @@ CONCURRENCY = 8
 WARM_UP = 200
 WORKERS = 2
 RATIO_TARGET = 0.7
-SCENARIOS = ("list", "list-miss", "write", "bare", "bare-db")
+SCENARIOS = ("list", "list-miss", "write", "bare", "bare-query", "bare-db")
 # list-miss asks for the same accounts with a limit that changes every
 # time (all above the 35 accounts), so no kept page ever fits: the cost
 # of a list call just after the books changed.
@@ -368,6 +370,7 @@ def _requests(seeded):
     headers = _headers(seeded.authorization)
     list_call = ("GET", _list_path(seeded.access_token), None, headers)
     bare_call = ("GET", "/bench/bare", None, {})
+    bare_query_call = ("GET", "/bench/bare-query", None, {})
     bare_db_call = (
         "GET",
         f"/bench/bare-db?access_token={seeded.access_token}",
@@ -391,6 +394,7 @@ def _requests(seeded):
         "list-miss": list_miss_call,
         "write": write_call,
         "bare": lambda: bare_call,
+        "bare-query": lambda: bare_query_call,
         "bare-db": lambda: bare_db_call,
     }
 
@@ -408,9 +412,10 @@ def _new_customer():
 
 def _check_bare_matches_list(port, requests):
     _, list_body = _call(port, *requests["list"]())
-    _, bare_body = _call(port, *requests["bare"]())
-    if list_body != bare_body:
-        raise SystemExit("The bare view does not answer the list call's bytes")
+    for bare in ("bare", "bare-query"):
+        _, bare_body = _call(port, *requests[bare]())
+        if list_body != bare_body:
+            raise SystemExit(f"The {bare} view does not answer the list's bytes")
     _, bare_db_body = _call(port, *requests["bare-db"]())
     if json.loads(list_body) != json.loads(bare_db_body):
         raise SystemExit("The bare-db view does not answer the list call's JSON")
@@ -545,6 +550,10 @@ def _print_results(rounds):
     print(f"list-miss/bare {miss_ratio:.2f} (no kept page fits)")
     print(f"write/bare {write_ratio:.2f}")
     print(f"list/bare-db {same_work:.2f} (the API layer's cost over the same work)")
+    one_query = statistics.median(
+        r["list"].per_second / r["bare-query"].per_second for r in rounds
+    )
+    print(f"list/bare-query {one_query:.2f} (against a view with one round trip)")
     cpu_ratio = statistics.median(
         _server_ms(r["bare"]) / _server_ms(r["list"]) for r in rounds
     )

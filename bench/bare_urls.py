@@ -1,11 +1,13 @@
 """The product's URLs plus one bare view, for bench/api.py only.
 
 Selected with ROOT_URLCONF=bench.bare_urls; production never loads it.
-Two bare views, so the API can be compared with Django doing (a) nothing
-and (b) the same database work:
+Three bare views, so the API can be compared with Django doing (a)
+nothing, (b) one database round trip and (c) the same database work:
 
 - /bench/bare answers, with no work at all, the bytes that the API's list
   call answered once (read from the file named by BENCH_BARE_BODY);
+- /bench/bare-query answers the same bytes after one ``SELECT 1`` through
+  Django's cursor: the least any view reading the database pays;
 - /bench/bare-db looks the connection up by its token, reads the page of
   accounts and their balances and serialises them exactly as the list call
   does, without auth, rate limit, request log, idempotency or ninja.
@@ -14,6 +16,7 @@ and (b) the same database work:
 import os
 from pathlib import Path
 
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.urls import path
 
@@ -27,6 +30,13 @@ CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 def bare(request):
+    return HttpResponse(BODY, content_type=CONTENT_TYPE)
+
+
+def bare_query(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
     return HttpResponse(BODY, content_type=CONTENT_TYPE)
 
 
@@ -48,6 +58,7 @@ def bare_db(request):
 
 urlpatterns = [
     path("bench/bare", bare),
+    path("bench/bare-query", bare_query),
     path("bench/bare-db", bare_db),
     *product_urlpatterns,
 ]
