@@ -189,6 +189,15 @@ def test_the_pinned_address_is_dialled_not_the_host_name():
         )
 
 
+def test_a_path_outside_ascii_is_sent_percent_encoded():
+    with Receiver() as receiver:
+        url = f"http://127.0.0.1:{receiver.port}/hooks/café?team=ü&x=%2F"
+        reply = http.post(target_of(receiver), url, BODY, {})
+
+        assert reply.status_code == 200
+        assert receiver.requests[0].path == "/hooks/caf%C3%A9?team=%C3%BC&x=%2F"
+
+
 def test_ipv6_literal_hosts_are_bracketed_in_the_host_header():
     target = Target(
         "https", "2001:db8::1", 443, str(ipaddress.ip_address("2001:db8::1"))

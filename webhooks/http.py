@@ -26,7 +26,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import certifi
 import idna
@@ -102,8 +102,9 @@ def _exchange(target, url, body, headers, deadline, reply):
         except _STALE:
             if not reused:
                 raise
-            # The receiver closed the idle connection as we reused it: the
-            # request never reached it, so send it once on a fresh one.
+            # Most likely the receiver closed the idle connection as we
+            # reused it; send once more on a fresh one (at worst a
+            # duplicate, which at-least-once delivery allows).
             connection.close()
             connection = _pool.open(target, deadline)
             response = _send(connection, target, url, body, headers)
@@ -183,13 +184,14 @@ def _kept_headers(message):
 
 
 def _path(url):
-    parts = _split(url)
-    path = parts.path or "/"
-    return f"{path}?{parts.query}" if parts.query else path
+    """The request target, with characters outside ASCII percent-encoded."""
+    parts = urlsplit(url.strip())
+    path = quote(parts.path or "/", safe=_URL_SAFE)
+    return f"{path}?{quote(parts.query, safe=_URL_SAFE)}" if parts.query else path
 
 
-def _split(url):
-    return urlsplit(url.strip())
+# Reserved characters and escapes already present stay as written.
+_URL_SAFE = "/%:@!$&'()*+,;=?~"
 
 
 def _host_header(target):
