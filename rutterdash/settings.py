@@ -235,10 +235,9 @@ WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_TOTAL_TIMEOUT = env.float("WEBHOOK_TOTAL_TIMEOUT", default=15.0)
 # How long a rotated-out signing secret keeps signing beside the new one.
 WEBHOOK_SIGNATURE_OVERLAP = env.int("WEBHOOK_SIGNATURE_OVERLAP", default=24 * 3600)
-# Requests one worker task keeps on the wire at once. Real receivers are tens
-# to hundreds of milliseconds away, where threads are what keeps a worker
-# busy; against a receiver on the same machine fewer threads contend less
-# for the GIL (bench/README.md measures both).
+# Requests one worker task keeps on the wire at most. Each destination gets
+# threads by its answer time (one for a receiver nearby, all of them for one
+# 200 ms away); see webhooks.delivery.lanes.
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=16)
 # Link's OAuth sign-in: per-platform provider fields to replace (JSON keyed
 # by platform code; tests aim a platform at a fake provider on loopback), and
