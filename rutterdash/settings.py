@@ -239,6 +239,9 @@ WEBHOOK_SIGNATURE_OVERLAP = env.int("WEBHOOK_SIGNATURE_OVERLAP", default=24 * 36
 # threads by its answer time (one for a receiver nearby, all of them for one
 # 200 ms away); see webhooks.delivery.lanes.
 WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=16)
+# Days settled webhook events (with their messages and attempts) are kept;
+# 0 keeps them for ever.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 # Link's OAuth sign-in: per-platform provider fields to replace (JSON keyed
 # by platform code; tests aim a platform at a fake provider on loopback), and
 # the time limit on each token request, in seconds.
