@@ -4,6 +4,9 @@ No test here sends traffic anywhere but 127.0.0.1: refusals are checked
 without connecting, and host names are resolved by a patched lookup.
 """
 
+import threading
+import time
+
 import pytest
 
 from tests.webhook_receiver import Receiver
@@ -118,6 +121,27 @@ def test_a_name_that_does_not_resolve_is_refused(public_only, dns):
     assert refusal("https://nowhere.example.com/") == (
         "nowhere.example.com does not resolve to an address."
     )
+
+
+def test_a_lookup_that_hangs_is_given_up_after_the_connect_timeout(
+    public_only, settings, monkeypatch
+):
+    settings.WEBHOOK_CONNECT_TIMEOUT = 0.3
+    released = threading.Event()
+
+    def stuck_resolver(host, port):
+        released.wait(5)
+        return ["93.184.215.14"]
+
+    monkeypatch.setattr(netguard, "lookup", stuck_resolver)
+    started = time.monotonic()
+    try:
+        message = refusal("https://slow-dns.example.com/")
+    finally:
+        released.set()
+
+    assert time.monotonic() - started < 1
+    assert message == "slow-dns.example.com did not resolve within 0.3 s."
 
 
 def test_public_addresses_and_names_are_accepted(public_only, dns):

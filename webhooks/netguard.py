@@ -16,6 +16,8 @@ link-local, CGNAT and every other address that is not public.
 import ipaddress
 import re
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -104,6 +106,22 @@ def lookup(host, port):
     return [info[4][0] for info in infos]
 
 
+# The system resolver cannot be interrupted, so a lookup runs here and the
+# caller stops waiting after WEBHOOK_CONNECT_TIMEOUT; a stuck resolver then
+# holds at most these threads, and later lookups fail fast behind them.
+_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
+
+
+def _lookup_in_time(host, port):
+    seconds = settings.WEBHOOK_CONNECT_TIMEOUT
+    pending = _resolver.submit(lambda: lookup(host, port))
+    try:
+        return pending.result(timeout=seconds)
+    except FutureTimeout:
+        pending.cancel()
+        raise Unresolved(f"{host} did not resolve within {seconds:g} s.") from None
+
+
 def _parts(url):
     try:
         parts = urlsplit(url.strip())
@@ -146,7 +164,7 @@ def _addresses(host, port):
     if literal is not None:
         return [literal]
     try:
-        found = lookup(host, port)
+        found = _lookup_in_time(host, port)
     except (OSError, UnicodeError):
         raise Unresolved(f"{host} does not resolve to an address.") from None
     if not found:
