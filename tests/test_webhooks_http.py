@@ -14,6 +14,7 @@ from webhooks import http
 from webhooks.netguard import Target
 
 BODY = b'{"type":"CONNECTION"}'
+HEADERS_TOO_LONG = "The response's headers were too long (over 64 KB or 100 lines)."
 
 
 def target_of(receiver, host="127.0.0.1"):
@@ -164,7 +165,39 @@ def test_headers_beyond_the_limit_end_the_request():
         reply = post(receiver)
 
         assert reply.status_code is None
-        assert reply.error == "The response's headers were longer than 64 KB."
+        assert reply.error == HEADERS_TOO_LONG
+
+
+def test_more_than_a_hundred_header_lines_end_the_request():
+    many = {f"X-Line-{number}": "p" for number in range(101)}
+    with Receiver() as receiver:
+        receiver.will(Answer(200, headers=many))
+
+        reply = post(receiver)
+
+        assert reply.status_code is None
+        assert reply.error == HEADERS_TOO_LONG
+
+
+def test_one_header_line_over_64_kb_ends_the_request():
+    with Receiver() as receiver:
+        receiver.will(Answer(200, headers={"X-Long": "z" * 70 * 1024}))
+
+        reply = post(receiver)
+
+        assert reply.status_code is None
+        assert reply.error == HEADERS_TOO_LONG
+
+
+def test_a_malformed_status_line_fails_with_a_full_sentence():
+    with Receiver() as receiver:
+        receiver.will(Answer(1000))
+
+        reply = post(receiver)
+
+        assert reply.status_code is None
+        assert reply.error.startswith("Request failed: ")
+        assert reply.error.endswith(".")
 
 
 def test_a_refused_connection_says_so():
@@ -175,6 +208,7 @@ def test_a_refused_connection_says_so():
 
     assert reply.status_code is None
     assert reply.error.startswith("Could not connect:")
+    assert reply.error.endswith("refused.")
 
 
 def test_the_pinned_address_is_dialled_not_the_host_name():

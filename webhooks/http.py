@@ -36,6 +36,8 @@ USER_AGENT = "Rutterdash-Webhooks/1.0"
 RESPONSE_LIMIT = 16 * 1024
 # Status line and headers; http.client alone would accept 100 lines of 64 KB.
 HEAD_LIMIT = 64 * 1024
+# http.client's own limit on header lines (it has no setting for it).
+HEAD_LINES_LIMIT = 100
 MAX_RESPONSE_HEADERS = 50
 HEADER_VALUE_LIMIT = 300
 # An idle kept-alive connection older than this is closed, not reused.
@@ -82,13 +84,14 @@ def post(target, url, body, headers):
             f"No complete response within {settings.WEBHOOK_TOTAL_TIMEOUT:g} s."
         )
     except _ConnectFailed as error:
-        reply.error = f"Could not connect: {error.__cause__ or error}"
+        reply.error = _sentence(f"Could not connect: {error.__cause__ or error}")
     except _HeadTooLarge:
         reply.error = (
-            f"The response's headers were longer than {HEAD_LIMIT // 1024} KB."
+            "The response's headers were too long "
+            f"(over {HEAD_LIMIT // 1024} KB or {HEAD_LINES_LIMIT} lines)."
         )
     except (OSError, http.client.HTTPException, ValueError) as error:
-        reply.error = f"Request failed: {_reason(error)}"
+        reply.error = _sentence(f"Request failed: {_reason(error)}")
     finally:
         reply.duration_ms = int((time.monotonic() - started) * 1000)
     return reply
@@ -141,7 +144,21 @@ def _send(connection, target, url, body, headers):
             connection.putheader(name, value)
     # Headers and body leave in one write (no delayed-ACK stall between them).
     connection.endheaders(body)
-    return connection.getresponse()
+    try:
+        return connection.getresponse()
+    except http.client.HTTPException as error:
+        if _head_too_long(error):
+            raise _HeadTooLarge() from error
+        raise
+
+
+def _head_too_long(error):
+    """Whether http.client gave up on the head: a line over 64 KB, or 100 lines."""
+    # Both are told apart only by their text; a long chunk-size line is not one.
+    if isinstance(error, http.client.LineTooLong):
+        return str(error).endswith(("header line", "status line"))
+    bare = type(error) is http.client.HTTPException
+    return bare and str(error).endswith(" headers")
 
 
 _FIXED_HEADERS = frozenset(
@@ -211,6 +228,11 @@ def _ascii_host(host):
 
 def _reason(error):
     return str(error) or type(error).__name__
+
+
+def _sentence(text):
+    """The text ending in a full stop: callers append more sentences after it."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 # Connections.
