@@ -1,10 +1,13 @@
 """Serve the dashboard and run the background worker together.
 
-Both run in the foreground as child processes; Ctrl-C (or SIGTERM) stops
-both, and if either dies the other is stopped too, so a half-running
-installation never goes unnoticed.
+gunicorn, the task worker and the webhooks sweep run in the foreground as
+child processes. A worker or sweep that dies is started again after a pause
+that doubles while it keeps dying quickly; gunicorn dying stops everything
+with a non-zero exit, for a process manager to restart. Ctrl-C (or SIGTERM)
+stops all three.
 """
 
+import logging
 import os
 import signal
 import subprocess
@@ -12,15 +15,69 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+logger = logging.getLogger(__name__)
+
+FIRST_RESTART_WAIT = 1
+LONGEST_RESTART_WAIT = 30
+# A child that ran this long before dying was not crash-looping: its next
+# restart waits FIRST_RESTART_WAIT again.
+STEADY_SECONDS = 60
+POLL_SECONDS = 0.5
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _described(code):
+    """An exit code as Popen gives it, with the signal's name if one ended it."""
+    if code >= 0:
+        return str(code)
+    try:
+        return f"{code} ({signal.Signals(-code).name})"
+    except ValueError:
+        return str(code)
+
+
+class Child:
+    """One child process; one that may be restarted keeps its next wait."""
+
+    def __init__(self, name, command):
+        self.name = name
+        self.command = command
+        self.process = None
+        self.started_at = None
+        self.restart_at = None
+        self.wait = FIRST_RESTART_WAIT
+
+    def start(self):
+        self.process = subprocess.Popen(self.command, cwd=settings.BASE_DIR)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def exit_code(self):
+        """The exit code once the process has ended; None while it runs."""
+        return self.process.poll()
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def next_wait(self, now):
+        """Seconds to wait before a restart: 1, 2, 4 … 30, or 1 after a steady run."""
+        if now - self.started_at >= STEADY_SECONDS:
+            self.wait = FIRST_RESTART_WAIT
+        wait = self.wait
+        self.wait = min(self.wait * 2, LONGEST_RESTART_WAIT)
+        return wait
+
+
 class Command(BaseCommand):
-    help = "Run gunicorn and the task worker together in the foreground."
+    help = (
+        "Run gunicorn, the task worker and the webhooks sweep together in the "
+        "foreground, restarting the worker and the sweep if they die."
+    )
 
     def add_arguments(self, parser):
         default_port = int(os.environ.get("PORT", 8000))
@@ -30,17 +87,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         signal.signal(signal.SIGTERM, _interrupt)
-        children = [
-            self._start(self._web_command(options)),
-            self._start(self._worker_command()),
-            self._start(self._webhook_sweep_command()),
+        web = Child("gunicorn", self._web_command(options))
+        restartable = [
+            Child("db_worker", self._worker_command()),
+            Child("webhooks_sweep", self._webhook_sweep_command()),
         ]
+        children = [web, *restartable]
+        for child in children:
+            child.start()
         self.stdout.write(
             f"Dashboard on http://{options['host']}:{options['port']}/ "
             "(Ctrl-C stops the server and the worker)"
         )
         try:
-            self._wait_for_first_exit(children)
+            self._supervise(web, restartable)
         except KeyboardInterrupt:
             self.stdout.write("Stopping…")
         finally:
@@ -68,22 +128,44 @@ class Command(BaseCommand):
             "--every", "60",
         ]
 
-    def _start(self, command):
-        return subprocess.Popen(command, cwd=settings.BASE_DIR)
+    def _supervise(self, web, restartable):
+        """Watch the children until gunicorn ends, restarting the others."""
+        while True:
+            code = web.exit_code()
+            if code is not None:
+                raise CommandError(
+                    f"gunicorn exited with {_described(code)}; "
+                    "stopping the worker and the sweep."
+                )
+            now = time.monotonic()
+            for child in restartable:
+                self._tend(child, now)
+            time.sleep(POLL_SECONDS)
 
-    def _wait_for_first_exit(self, children):
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        failed = [child for child in children if child.returncode]
-        if failed:
-            self.stderr.write(f"{failed[0].args[2]} exited with {failed[0].returncode}")
+    def _tend(self, child, now):
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.start()
+                logger.info("Restarted %s (pid %s).", child.name, child.process.pid)
+            return
+
+        code = child.exit_code()
+        if code is None:
+            return
+
+        wait = child.next_wait(now)
+        child.restart_at = now + wait
+        described = _described(code)
+        logger.warning(
+            "%s exited with %s; restarting in %s s", child.name, described, wait
+        )
 
     def _stop(self, children):
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
+        running = [child.process for child in children if child.running()]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
             try:
-                child.wait(timeout=15)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                child.kill()
+                process.kill()

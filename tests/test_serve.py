@@ -1,0 +1,214 @@
+"""manage.py serve: a dead worker or sweep is restarted; a dead gunicorn ends serve.
+
+The end-to-end tests run the real command (gunicorn, db_worker and the
+webhooks sweep) as child processes against the test database, so they
+need one the children can reach: PostgreSQL, not SQLite's in-memory one.
+"""
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from rutterdash.management.commands import serve
+
+CHILDREN = ("gunicorn", "db_worker", "webhooks_sweep")
+
+
+class Serving:
+    """A running `manage.py serve` and what it has written."""
+
+    def __init__(self, process, port, log_path):
+        self.process = process
+        self.port = port
+        self.log_path = log_path
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def children(self):
+        """Child pids by the command they run: gunicorn, db_worker, webhooks_sweep."""
+        pid = self.process.pid
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        found = {}
+        for child in listed:
+            name = _command_name(int(child))
+            if name:
+                found[name] = int(child)
+        return found
+
+    def child(self, name):
+        return wait_until(lambda: self.children().get(name), f"{name} to start")
+
+    def status_of(self, path):
+        client = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            client.request("GET", path)
+            return client.getresponse().status
+        finally:
+            client.close()
+
+    def wait_until_answering(self):
+        def answers():
+            try:
+                return self.status_of("/accounts/login/")
+            except OSError:
+                return None
+
+        return wait_until(answers, "gunicorn to answer")
+
+
+def _command_name(pid):
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return None
+    for name in CHILDREN:
+        if name.encode() in words:
+            return name
+    return None
+
+
+def wait_until(check, what, timeout=60):
+    give_up_at = time.monotonic() + timeout
+    while time.monotonic() < give_up_at:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    pytest.fail(f"Gave up waiting for {what}")
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def database_url():
+    database = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("serve's children need a database they can share: PostgreSQL")
+    user = quote(database["USER"] or "", safe="")
+    password = quote(database["PASSWORD"] or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@"
+    address = f"{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
+    return f"postgres://{credentials}{address}/{database['NAME']}"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def serving(db, tmp_path):
+    port = free_port()
+    environment = {**os.environ, "DATABASE_URL": database_url()}
+    log_path = tmp_path / "serve.log"
+    command = [
+        sys.executable,
+        "manage.py",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    running = Serving(process, port, log_path)
+    try:
+        yield running
+    finally:
+        _stop(process)
+
+
+def _stop(process):
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("name", ["db_worker", "webhooks_sweep"])
+def test_a_killed_child_is_restarted_while_the_dashboard_keeps_serving(serving, name):
+    serving.wait_until_answering()
+    killed = serving.child(name)
+
+    os.kill(killed, signal.SIGKILL)
+
+    restarted = wait_until(
+        lambda: serving.children().get(name) not in (None, killed),
+        f"{name} to be restarted",
+    )
+    assert restarted
+    assert f"{name} exited with -9 (SIGKILL); restarting in 1 s" in serving.log()
+    assert serving.status_of("/accounts/login/") == 200
+    assert serving.process.poll() is None
+
+
+def test_sigterm_stops_serve_and_every_child(serving):
+    serving.wait_until_answering()
+    children = {name: serving.child(name) for name in CHILDREN}
+
+    serving.process.send_signal(signal.SIGTERM)
+
+    assert serving.process.wait(timeout=30) == 0
+    assert [name for name, pid in children.items() if alive(pid)] == []
+    assert "restarting" not in serving.log()
+
+
+def test_serve_exits_non_zero_when_gunicorn_dies(serving):
+    serving.wait_until_answering()
+    children = {name: serving.child(name) for name in CHILDREN}
+
+    os.kill(children["gunicorn"], signal.SIGKILL)
+
+    assert serving.process.wait(timeout=30) == 1
+    assert "gunicorn exited with -9 (SIGKILL)" in serving.log()
+    assert not alive(children["db_worker"])
+    assert not alive(children["webhooks_sweep"])
+
+
+# The restart pause.
+
+
+def test_the_restart_pause_doubles_up_to_30_seconds_while_a_child_keeps_dying():
+    child = serve.Child("db_worker", [])
+    child.started_at = 0
+
+    waits = [child.next_wait(now=2) for _ in range(7)]
+
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_the_restart_pause_starts_over_after_a_steady_run():
+    child = serve.Child("db_worker", [])
+    child.started_at = 0
+    for _ in range(4):
+        child.next_wait(now=2)
+    child.started_at = 100
+
+    assert child.next_wait(now=100 + serve.STEADY_SECONDS) == 1
