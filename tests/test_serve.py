@@ -134,6 +134,7 @@ def serving(db, tmp_path):
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group, for a Ctrl-C to reach
         )
     running = Serving(process, port, log_path)
     try:
@@ -169,11 +170,20 @@ def test_a_killed_child_is_restarted_while_the_dashboard_keeps_serving(serving, 
     assert serving.process.poll() is None
 
 
-def test_sigterm_stops_serve_and_every_child(serving):
+def sigterm_to_serve(process):
+    process.send_signal(signal.SIGTERM)
+
+
+def ctrl_c_in_its_terminal(process):
+    os.killpg(process.pid, signal.SIGINT)
+
+
+@pytest.mark.parametrize("stop", [sigterm_to_serve, ctrl_c_in_its_terminal])
+def test_a_stop_signal_ends_serve_and_every_child(serving, stop):
     serving.wait_until_answering()
     children = {name: serving.child(name) for name in CHILDREN}
 
-    serving.process.send_signal(signal.SIGTERM)
+    stop(serving.process)
 
     assert serving.process.wait(timeout=30) == 0
     assert [name for name, pid in children.items() if alive(pid)] == []
