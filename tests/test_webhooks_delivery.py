@@ -196,6 +196,10 @@ def test_a_redirect_is_not_followed(sandbox, destination, receiver, queued):
     message = message_of(event)
     assert message.status == MessageStatus.RETRYING
     assert message.last_status_code == 302
+    assert message.last_error == (
+        f"The receiver answered 302, a redirect to {internal}; "
+        "redirects are not followed."
+    )
     attempt = message.attempts.get()
     assert attempt.response_headers["location"] == internal
 
@@ -427,8 +431,14 @@ def test_a_task_hands_a_long_backlog_over_to_a_fresh_task(
 
 
 def test_a_task_keeps_claiming_while_its_time_lasts(
-    sandbox, destination, receiver, queued, django_capture_on_commit_callbacks
+    sandbox,
+    destination,
+    receiver,
+    queued,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
 ):
+    monkeypatch.setattr(delivery, "TASK_SECONDS", 60)
     for _ in range(delivery.BATCH_SIZE * 2 + 20):
         record_event(sandbox)
     queued.clear()
@@ -438,6 +448,81 @@ def test_a_task_keeps_claiming_while_its_time_lasts(
 
     assert claimed == delivery.BATCH_SIZE * 2 + 20
     assert queued.results == []
+
+
+def test_a_slow_destinations_backlog_leaves_threads_for_a_fast_one(
+    sandbox, receiver, queued, settings, monkeypatch
+):
+    settings.WEBHOOK_CONCURRENCY = 4
+    client_secret(sandbox)
+    with Receiver() as slow_receiver:
+        slow_receiver.will(*[Answer(200, delay=0.5)] * 8)
+        slow = make_destination(sandbox, slow_receiver.url)
+        fast = make_destination(sandbox, receiver.url)
+        monkeypatch.setitem(delivery._latency, slow.pk, 0.5)
+        monkeypatch.setitem(delivery._latency, fast.pk, 0.0002)
+        for _ in range(8):
+            record_event(sandbox)  # one message to each destination
+        started = time.monotonic()
+
+        assert deliver() == 16
+
+        fast_done = max(request.at for request in receiver.requests) - started
+        slow_beside_fast = [
+            request
+            for request in slow_receiver.requests
+            if request.at - started <= fast_done
+        ]
+    # While the fast one had work the slow one had half the threads (2).
+    assert len(slow_beside_fast) == 2
+    assert fast_done < 0.4
+    assert len(receiver.requests) == 8
+
+
+def test_a_failing_destinations_backlog_does_not_crowd_out_the_others(
+    sandbox, receiver, queued
+):
+    client_secret(sandbox)
+    failing = make_destination(sandbox, "http://127.0.0.1:9/never")
+    for _ in range(30):
+        record_event(sandbox)
+    Destination.objects.filter(pk=failing.pk).update(failing_since=timezone.now())
+    healthy = make_destination(sandbox, receiver.url)
+    later = [record_event(sandbox) for _ in range(3)]
+    Message.objects.filter(destination=healthy).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=1)
+    )
+
+    first = delivery.claim_due()
+    time.sleep(1.1)
+    second = delivery.claim_due()
+
+    assert [job.message.destination_id for job in first] == [failing.pk] * 2
+    # Its other 31 wait THROTTLE_WAIT instead of filling the next claims.
+    assert [job.message.destination_id for job in second] == [healthy.pk] * 3
+    assert {job.message.event_id for job in second} == {event.id for event in later}
+
+
+def test_held_back_messages_queue_one_wake_up_per_delivery_run(
+    sandbox, destination, receiver, queued, django_capture_on_commit_callbacks
+):
+    Destination.objects.filter(pk=destination.pk).update(failing_since=timezone.now())
+    for _ in range(12):
+        record_event(sandbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery._forget_queued_wake()
+        for _ in range(4):
+            delivery.claim_due(limit=3)
+
+    wakes = [r for r in queued.results if r.task.run_after is not None]
+    assert len(wakes) == 1
+
+
+def test_an_error_without_a_full_stop_gets_one_before_what_follows():
+    reply = http.Reply(error="Request failed: Remote end closed connection")
+
+    assert delivery._problem(reply) == "Request failed: Remote end closed connection."
 
 
 def test_a_test_event_is_sent_once_and_never_retried(

@@ -17,7 +17,7 @@ from tests.webhooks_delivery_support import (
     make_destination,
     record_event,
 )
-from webhooks import delivery
+from webhooks import delivery, services
 from webhooks.models import Message, MessageStatus
 
 
@@ -165,3 +165,34 @@ def test_a_worker_that_stops_renewing_lets_the_lease_run_out_within_a_minute(
 
     lease_until = Message.objects.get().lease_until
     assert lease_until - before <= timedelta(seconds=61)
+
+
+def test_an_interrupted_attempt_uses_no_step_of_the_retry_schedule(
+    sandbox, destination, receiver, settings
+):
+    settings.WEBHOOK_RETRY_DELAYS = [60]  # one retry, then it fails for good
+    receiver.will(Answer(500))
+    event = record_event(sandbox)
+    delivery.claim_due()  # the worker dies holding it
+    expire_leases()
+
+    deliver()  # answered 500: the first real try, so one retry is left
+
+    message = Message.objects.get(event=event)
+    assert message.status == MessageStatus.RETRYING
+    assert [a.error == delivery.INTERRUPTED for a in message.attempts.all()] == [
+        True,
+        False,
+    ]
+
+
+def test_an_interrupted_attempt_is_not_counted_as_sent(sandbox, destination):
+    event = record_event(sandbox)
+    delivery.claim_due()
+    expire_leases()
+    delivery.claim_due()  # records the interrupted attempt
+
+    strip = services.success_rate_strip(destination)
+
+    assert Message.objects.get(event=event).attempts.count() == 1
+    assert (strip["sent"], strip["succeeded"]) == (0, 0)

@@ -125,11 +125,16 @@ class Receiver:
             self.requests.append(received)
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections a sender opens at once.
+    request_queue_size = 64
+
+
 def _bind(receiver):
     handler = type("Handler", (_Handler,), {"receiver": receiver})
     for port in PORTS:
         try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+            server = _Server(("127.0.0.1", port), handler)
         except OSError:
             continue
         server.daemon_threads = True

@@ -25,9 +25,10 @@ import json
 import logging
 import random
 import sys
+import threading
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -58,7 +59,15 @@ LEASE_MARGIN = timedelta(seconds=30)
 # typical answer time; UNKNOWN_LANES before its first answer.
 LANE_LATENCY = 0.001
 UNKNOWN_LANES = 4
+# A destination is not claimed for while what waits for it would take this
+# long to send (its answer time taken as UNKNOWN_LATENCY before it answers).
+QUEUE_SECONDS = 1.0
+UNKNOWN_LATENCY = 0.1
 LATENCY_WEIGHT = 0.2
+# Claim when fewer messages than this wait for a thread; record outcomes in
+# groups of about RECORD_EVERY (or every FLUSH_EVERY seconds).
+LOW_WATER = BATCH_SIZE // 2
+RECORD_EVERY = 100
 # Seconds between thread switches while requests are out (Python's is 0.005).
 SWITCH_INTERVAL = 0.0005
 RETRY_JITTER = 0.1
@@ -71,7 +80,10 @@ FLUSH_EVERY = 0.5
 ERROR_LENGTH = 300
 OPEN = (MessageStatus.PENDING, MessageStatus.RETRYING)
 GONE = 410
-INTERRUPTED = "The worker stopped before it recorded a response; sent again."
+INTERRUPTED = (
+    "The worker stopped before it recorded an answer; the request may not have "
+    "been sent. Sent again."
+)
 
 
 @dataclass
@@ -106,113 +118,214 @@ def schedule_many(messages):
 
 
 def deliver_all_due():
-    """Deliver due messages batch after batch; returns how many were claimed.
+    """Deliver due messages for TASK_SECONDS; returns how many were claimed.
 
-    The next batch is claimed while the previous one is on the wire, so
-    database work and requests overlap.
+    A batch is claimed whenever fewer than LOW_WATER messages wait for a
+    thread, leaving out destinations that already have as much waiting as
+    they can send in QUEUE_SECONDS; outcomes are recorded as they arrive.
     """
+    _forget_queued_wake()
     claimed = 0
     secrets = _Secrets()
     hand_over_at = time.monotonic() + TASK_SECONDS
     with _Flight() as flight:
+        more_due = True
         while True:
-            jobs = claim_due(secrets=secrets)
-            flight.launch(jobs)
-            claimed += len(jobs)
-            if len(jobs) < BATCH_SIZE:
-                break
+            if flight.waiting_jobs < LOW_WATER:
+                jobs = claim_due(secrets=secrets, skip=flight.saturated())
+                flight.add(jobs)
+                claimed += len(jobs)
+                more_due = len(jobs) == BATCH_SIZE
+                if not jobs and flight.idle():
+                    break  # nothing due, nothing on the wire
             if time.monotonic() >= hand_over_at:
                 schedule()  # more may be due: a fresh task lets other work in
                 break
-            flight.record_until_at_most(len(jobs))
+            flight.record_arrived(claim_when_low=more_due)
     return claimed
 
 
-def deliver_due(limit=BATCH_SIZE):
+def deliver_due(limit=None):
     """Claim up to `limit` due messages, send them concurrently, record outcomes."""
+    _forget_queued_wake()
     jobs = claim_due(limit)
     with _Flight() as flight:
-        flight.launch(jobs)
+        flight.add(jobs)
     return len(jobs)
 
 
 class _Flight:
-    """Requests on the wire in a thread pool; outcomes recorded in this thread.
+    """Claimed jobs waiting per destination, sent by a fixed set of threads.
 
-    While requests are out, this thread renews their leases, and Python
-    switches threads more often than its default 5 ms: a sending thread
-    whose answer has arrived would otherwise wait for the GIL while this
+    A thread takes one stream at a time, going round the destinations that
+    have streams waiting, and a destination never has more streams on the
+    wire than its lane_count (one, plus one per millisecond of its typical
+    answer time), nor more than half the threads while another destination
+    has work. So a slow or dead receiver holds only its own share of the
+    threads, each for no longer than a request's deadline.
+
+    The thread that made the flight records outcomes in groups and renews
+    the leases of the messages it holds. While requests are out Python
+    switches threads more often than its default 5 ms: a thread whose
+    answer has arrived would otherwise wait for the GIL while the recording
     thread builds the next batch.
     """
 
     def __init__(self):
-        self.pool = ThreadPoolExecutor(max_workers=settings.WEBHOOK_CONCURRENCY)
-        self.pending = {}
-        self.pending_jobs = 0
+        self.threads = settings.WEBHOOK_CONCURRENCY
+        self.pool = ThreadPoolExecutor(max_workers=self.threads)
+        lock = threading.Lock()
+        self.work = threading.Condition(lock)  # senders wait for streams
+        self.arrived = threading.Condition(lock)  # the recorder waits for outcomes
+        self.waiting = {}  # destination id -> deque of streams, in round order
+        self.waiting_jobs = 0
+        self.on_the_wire = Counter()  # destination id -> streams being sent
+        self.held = {}  # message pk -> job, until its outcome is recorded
+        self.outcomes = []
+        self.closed = False
         self.renewed_at = time.monotonic()
         self.switch_interval = None
 
     def __enter__(self):
         self.switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self.switch_interval, SWITCH_INTERVAL))
+        for _ in range(self.threads):
+            self.pool.submit(self._send_until_closed)
         return self
 
     def __exit__(self, *exc):
         try:
             if exc[0] is None:
-                self.record_until_at_most(0)
+                while not self.idle():
+                    self.record_arrived(claim_when_low=False)
         finally:
+            with self.work:
+                self.closed = True
+                self.work.notify_all()
             self.pool.shutdown(wait=True)
             sys.setswitchinterval(self.switch_interval)
 
-    def launch(self, jobs):
-        for lane in lanes(jobs):
-            self.pending[self.pool.submit(send_lane, lane)] = lane
-            self.pending_jobs += sum(len(stream) for stream in lane)
+    def add(self, jobs):
+        with self.work:
+            for stream in streams(jobs):
+                destination_id = stream[0].message.destination_id
+                self.waiting.setdefault(destination_id, deque()).append(stream)
+                self.waiting_jobs += len(stream)
+                for job in stream:
+                    self.held[job.message.pk] = job
+            self.work.notify_all()
 
-    def record_until_at_most(self, count):
-        """Record outcomes as they arrive until at most `count` jobs are pending."""
-        while self.pending_jobs > count:
-            # Outcomes are written in groups, at most FLUSH_EVERY apart.
-            done, _ = wait(self.pending, timeout=FLUSH_EVERY)
-            outcomes = []
-            for future in done:
-                lane = self.pending.pop(future)
-                self.pending_jobs -= sum(len(stream) for stream in lane)
-                outcomes.extend(future.result())
-            record_all(outcomes)
-            self._renew_leases()
+    def idle(self):
+        with self.work:
+            return not self.held
+
+    def saturated(self):
+        """Destinations with as much waiting as they can send in QUEUE_SECONDS."""
+        with self.work:
+            return [
+                destination_id
+                for destination_id, queue in self.waiting.items()
+                if _drain_seconds(destination_id, queue) >= QUEUE_SECONDS
+            ]
+
+    def record_arrived(self, claim_when_low):
+        """Wait up to FLUSH_EVERY for outcomes or low work; record them."""
+        with self.arrived:
+            self.arrived.wait_for(
+                lambda: len(self.outcomes) >= RECORD_EVERY
+                or (claim_when_low and self.waiting_jobs < LOW_WATER)
+                or len(self.outcomes) >= len(self.held),
+                timeout=FLUSH_EVERY,
+            )
+            outcomes, self.outcomes = self.outcomes, []
+        record_all(outcomes)
+        with self.work:
+            for job, _ in outcomes:
+                del self.held[job.message.pk]
+        self._renew_leases()
+
+    def _send_until_closed(self):
+        while True:
+            with self.work:
+                stream = self._next_stream()
+                while stream is None:
+                    if self.closed:
+                        return
+                    self.work.wait()
+                    stream = self._next_stream()
+            outcomes = _send_safely(stream)
+            with self.work:
+                self.on_the_wire[stream[0].message.destination_id] -= 1
+                self.outcomes.extend(outcomes)
+                if len(self.outcomes) >= RECORD_EVERY or self.waiting_jobs < LOW_WATER:
+                    self.arrived.notify()
+                if len(self.outcomes) == len(self.held):
+                    self.arrived.notify()  # the last one: the recorder may finish
+
+    def _next_stream(self):
+        """The next destination's next stream, round-robin; None if none may go."""
+        crowded = len(self.waiting) > 1 or len(+self.on_the_wire) > 1
+        for destination_id, queue in self.waiting.items():
+            limit = lane_count(destination_id)
+            if crowded:
+                limit = min(limit, max(1, self.threads // 2))
+            if self.on_the_wire[destination_id] >= limit:
+                continue
+            stream = queue.popleft()
+            # To the back of the round, or out of it when nothing is left.
+            del self.waiting[destination_id]
+            if queue:
+                self.waiting[destination_id] = queue
+            self.waiting_jobs -= len(stream)
+            self.on_the_wire[destination_id] += 1
+            return stream
+        return None
 
     def _renew_leases(self):
         if time.monotonic() - self.renewed_at < _lease_length().total_seconds() / 4:
             return
         self.renewed_at = time.monotonic()
-        on_the_wire = [
-            job.message.pk
-            for lane in self.pending.values()
-            for stream in lane
-            for job in stream
-        ]
-        Message.objects.filter(pk__in=on_the_wire, lease_until__isnull=False).update(
+        with self.work:
+            held = list(self.held)
+        Message.objects.filter(pk__in=held, lease_until__isnull=False).update(
             lease_until=timezone.now() + _lease_length()
         )
+
+
+def _send_safely(stream):
+    """send_in_order; a bug in this worker becomes failed attempts, not lost ones."""
+    try:
+        return send_in_order(stream)
+    except Exception as error:
+        log.exception("Sending webhook messages failed inside the worker")
+        problem = type(error).__name__
+        reply = http.Reply(error=f"Not sent: the worker failed ({problem}).")
+        return [(job, reply) for job in stream]
+
+
+def _drain_seconds(destination_id, queue):
+    """How long a destination's waiting streams take to send, by its answer time."""
+    latency = _latency.get(destination_id, UNKNOWN_LATENCY)
+    jobs = sum(len(stream) for stream in queue)
+    return jobs * latency / lane_count(destination_id)
 
 
 def has_due():
     return _due(timezone.now()).exists()
 
 
-def claim_due(limit=None, secrets=None):
+def claim_due(limit=None, secrets=None, skip=()):
     """Lease due messages; returns the jobs to send, signed.
 
     `secrets` may carry the client secrets a previous batch of the same task
-    looked up.
+    looked up; destinations in `skip` are left out.
     """
     limit = limit or BATCH_SIZE
     now = timezone.now()
     with transaction.atomic():
         due = list(
             _due(now)
+            .exclude(destination_id__in=skip)
             .select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
             # Due time alone, so the partial index serves it without a sort;
@@ -221,7 +334,7 @@ def claim_due(limit=None, secrets=None):
         )
         _attach_destinations(due)
         ready = [message for message in due if _ready(message, now)]
-        claimable = _keep_order(_throttle(ready), now)
+        claimable = _keep_order(_throttle(ready, now), now)
         _wake_for_the_held_back(due, ready, claimable, now)
         _record_interrupted(claimable, now)
         _lease(claimable, now)
@@ -240,25 +353,6 @@ def streams(jobs):
     return [sorted(group, key=_recorded) for group in grouped.values()]
 
 
-def lanes(jobs):
-    """The jobs as lanes: each lane is streams one thread sends one after another.
-
-    A destination gets as many lanes as its answers are slow: against a
-    receiver answering in a fraction of a millisecond one thread keeps up
-    and more only fight over the GIL; one 200 ms away needs many requests
-    in flight. A destination not heard from yet in this process gets
-    UNKNOWN_LANES.
-    """
-    by_destination = {}
-    for stream in streams(jobs):
-        by_destination.setdefault(stream[0].message.destination_id, []).append(stream)
-    result = []
-    for destination_id, its_streams in by_destination.items():
-        count = min(lane_count(destination_id), len(its_streams))
-        result.extend(its_streams[start::count] for start in range(count))
-    return result
-
-
 def lane_count(destination_id):
     latency = _latency.get(destination_id)
     if latency is None:
@@ -274,14 +368,6 @@ def _note_latency(outcomes):
         seconds = reply.duration_ms / 1000
         before = _latency.get(destination_id, seconds)
         _latency[destination_id] = before + LATENCY_WEIGHT * (seconds - before)
-
-
-def send_lane(lane):
-    """Send a lane's streams one after another; returns every (job, reply)."""
-    outcomes = []
-    for stream in lane:
-        outcomes.extend(send_in_order(stream))
-    return outcomes
 
 
 def stream_of(message):
@@ -434,20 +520,24 @@ def _ready(message, now):
     return True
 
 
-def _throttle(messages):
+def _throttle(messages, now):
     """A failing destination gets FAILING_SHARE messages a batch, not every thread.
 
-    The rest stay due for a later batch; a receiver that answers again gets
-    its backlog at full speed once a delivery succeeds.
+    The rest wait THROTTLE_WAIT, so that its backlog does not fill the front
+    of every claim and crowd other destinations out; a receiver that answers
+    again gets its backlog at full speed once a delivery succeeds.
     """
     taken = Counter()
-    kept = []
+    kept, later = [], []
     for message in messages:
         destination = message.destination
         if destination.failing_since and taken[destination.pk] >= FAILING_SHARE:
+            message.next_attempt_at = now + THROTTLE_WAIT
+            later.append(message)
             continue
         taken[destination.pk] += 1
         kept.append(message)
+    update_rows(later, ["next_attempt_at"])
     return kept
 
 
@@ -467,27 +557,58 @@ def _wake_for_the_held_back(due, ready, claimable, now):
     if any(m.pk in ready_keys and m.next_attempt_at <= now for m in left):
         wake_at.append(now + THROTTLE_WAIT)
     if wake_at:
-        schedule(run_after=min(wake_at))
+        _wake_at(min(wake_at), now)
+
+
+def _wake_at(when, now):
+    """Queue a task for `when`, unless this delivery run already queued one by then."""
+    global _wake_queued_for
+    if _wake_queued_for is not None and now < _wake_queued_for <= when:
+        return
+    _wake_queued_for = when
+    schedule(run_after=when)
+
+
+# When the last task queued for held-back messages is due, in this delivery
+# run: every claim holding some back would otherwise queue one more.
+_wake_queued_for = None
+
+
+def _forget_queued_wake():
+    global _wake_queued_for
+    _wake_queued_for = None
 
 
 def _record_interrupted(messages, now):
-    """Write the attempt a dead worker made but never recorded.
+    """Write the attempt a dead worker held but never recorded.
 
     Attempts are written with their outcome, in the transaction that settles
     the message and clears its lease; a lease still set when a message is
-    claimed again means its last attempt's outcome was never written.
+    claimed again means the worker died holding it, before or while sending.
+    Which, nobody knows: the attempt says so, is not counted as sent on the
+    Webhooks page, and does not use up a step of the retry schedule.
     """
     interrupted = [
-        Attempt(
-            message=message,
-            number=message.attempt_count,
-            started_at=message.last_attempt_at or now,
-            error=INTERRUPTED,
-        )
+        message
         for message in messages
         if message.lease_until is not None and message.attempt_count
     ]
-    insert_attempts(interrupted)
+    if not interrupted:
+        return
+    insert_attempts(
+        [
+            Attempt(
+                message=message,
+                number=message.attempt_count,
+                started_at=message.last_attempt_at or now,
+                error=INTERRUPTED,
+            )
+            for message in interrupted
+        ]
+    )
+    for message in interrupted:
+        message.cycle_start += 1
+    update_rows(interrupted, ["cycle_start"])
 
 
 def _lease(messages, now):
@@ -665,8 +786,17 @@ def _close(message, status, error, save=True):
 
 
 def _problem(reply):
+    """What went wrong, as whole sentences (more may be appended)."""
     if reply.status_code is None:
-        return reply.error
+        error = reply.error.rstrip()
+        return error if error.endswith((".", "!", "?")) else f"{error}."
+    if 300 <= reply.status_code < 400:
+        location = reply.headers.get("location", "")
+        where = f" to {location}" if location else ""
+        return (
+            f"The receiver answered {reply.status_code}, a redirect{where}; "
+            "redirects are not followed."
+        )
     return f"The receiver answered {reply.status_code}."
 
 

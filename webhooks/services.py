@@ -253,8 +253,8 @@ def success_rate_strip(destination, now=None):
 def success_rate_strips(destinations, now=None):
     """Attempts sent and succeeded per hour over the last day, per destination.
 
-    Counted by the database in one query for all destinations; an attempt
-    still in flight (no status and no error yet) is not counted.
+    Counted by the database in one query for all destinations; attempts
+    whose outcome is unknown (a worker died holding them) are not counted.
     """
     hours = _strip_hours(now or timezone.now())
     end = hours[-1] + timedelta(hours=1)
@@ -284,7 +284,10 @@ def _strip_hours(now):
 
 
 def _hourly_counts(destinations, start, end):
-    finished = Q(status_code__isnull=False) | ~Q(error="")
+    # An attempt a dead worker held may never have been sent: not counted.
+    finished = (Q(status_code__isnull=False) | ~Q(error="")) & ~Q(
+        error=delivery.INTERRUPTED
+    )
     succeeded = Q(status_code__gte=200, status_code__lt=300)
     rows = (
         Attempt.objects.filter(
