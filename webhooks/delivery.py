@@ -63,6 +63,8 @@ UNKNOWN_LANES = 4
 # long to send (its answer time taken as UNKNOWN_LATENCY before it answers).
 QUEUE_SECONDS = 1.0
 UNKNOWN_LATENCY = 0.1
+# A thread takes about this long's worth of a destination's streams at once.
+CHUNK_SECONDS = 0.02
 LATENCY_WEIGHT = 0.2
 # Claim when fewer messages than this wait for a thread; record outcomes in
 # groups of about RECORD_EVERY (or every FLUSH_EVERY seconds).
@@ -247,39 +249,65 @@ class _Flight:
     def _send_until_closed(self):
         while True:
             with self.work:
-                stream = self._next_stream()
-                while stream is None:
+                taken = self._next_streams()
+                while taken is None:
                     if self.closed:
                         return
                     self.work.wait()
-                    stream = self._next_stream()
-            outcomes = _send_safely(stream)
+                    taken = self._next_streams()
+            destination_id, streams_taken = taken
+            outcomes = []
+            give_up_at = time.monotonic() + CHUNK_SECONDS * 5
+            while streams_taken:
+                outcomes.extend(_send_safely(streams_taken.pop(0)))
+                if time.monotonic() > give_up_at:
+                    break  # answers got slow: the rest go back in the round
             with self.work:
-                self.on_the_wire[stream[0].message.destination_id] -= 1
+                self._put_back(destination_id, streams_taken)
+                self.on_the_wire[destination_id] -= 1
+                if not self.on_the_wire[destination_id]:
+                    del self.on_the_wire[destination_id]
                 self.outcomes.extend(outcomes)
                 if len(self.outcomes) >= RECORD_EVERY or self.waiting_jobs < LOW_WATER:
                     self.arrived.notify()
                 if len(self.outcomes) == len(self.held):
                     self.arrived.notify()  # the last one: the recorder may finish
 
-    def _next_stream(self):
-        """The next destination's next stream, round-robin; None if none may go."""
-        crowded = len(self.waiting) > 1 or len(+self.on_the_wire) > 1
+    def _next_streams(self):
+        """(destination, streams) next in the round; None if none may go now.
+
+        A destination answering fast gives a thread CHUNK_SECONDS' worth of
+        its streams at once, so taking turns costs little per message.
+        """
+        crowded = len(self.waiting) > 1 or len(self.on_the_wire) > 1
         for destination_id, queue in self.waiting.items():
             limit = lane_count(destination_id)
             if crowded:
                 limit = min(limit, max(1, self.threads // 2))
-            if self.on_the_wire[destination_id] >= limit:
+            if self.on_the_wire.get(destination_id, 0) >= limit:
                 continue
-            stream = queue.popleft()
+            taken = [queue.popleft()]
+            jobs = len(taken[0])
+            most = _chunk_jobs(destination_id)
+            while queue and jobs + len(queue[0]) <= most:
+                taken.append(queue.popleft())
+                jobs += len(taken[-1])
             # To the back of the round, or out of it when nothing is left.
             del self.waiting[destination_id]
             if queue:
                 self.waiting[destination_id] = queue
-            self.waiting_jobs -= len(stream)
+            self.waiting_jobs -= jobs
             self.on_the_wire[destination_id] += 1
-            return stream
+            return destination_id, taken
         return None
+
+    def _put_back(self, destination_id, streams_left):
+        if not streams_left:
+            return
+        queue = self.waiting.setdefault(destination_id, deque())
+        queue.extendleft(reversed(streams_left))
+        self.waiting_jobs += sum(len(stream) for stream in streams_left)
+        self.work.notify()
 
     def _renew_leases(self):
         if time.monotonic() - self.renewed_at < _lease_length().total_seconds() / 4:
@@ -301,6 +329,11 @@ def _send_safely(stream):
         problem = type(error).__name__
         reply = http.Reply(error=f"Not sent: the worker failed ({problem}).")
         return [(job, reply) for job in stream]
+
+
+def _chunk_jobs(destination_id):
+    latency = _latency.get(destination_id, UNKNOWN_LATENCY)
+    return max(1, int(CHUNK_SECONDS / max(latency, 1e-6)))
 
 
 def _drain_seconds(destination_id, queue):
