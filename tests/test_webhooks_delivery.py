@@ -383,6 +383,23 @@ def test_a_fast_receiver_gets_one_request_at_a_time_on_one_connection(
     assert sorted(arrived) == sorted(event.id for event in events)
 
 
+def test_a_fast_destination_turning_slow_gets_more_threads_within_its_backlog(
+    sandbox, destination, receiver, queued, monkeypatch
+):
+    monkeypatch.setitem(delivery._latency, destination.pk, 0.0002)
+    receiver.will(*[Answer(200, delay=0.3)] * 8)
+    for _ in range(8):
+        record_event(sandbox)
+    started = time.monotonic()
+
+    assert deliver() == 8
+
+    # One thread holding all eight (its old answer time said they fit in
+    # 20 ms) would take 2.4 s; it hands them back after the first slow one.
+    assert time.monotonic() - started < 1.5
+    assert delivery.lane_count(destination.pk) > 1
+
+
 def test_a_destinations_answer_time_is_learnt_from_its_deliveries(
     sandbox, destination, receiver, queued, settings
 ):

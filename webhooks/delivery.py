@@ -244,6 +244,9 @@ class _Flight:
         with self.work:
             for job, _ in outcomes:
                 del self.held[job.message.pk]
+            if self.waiting:
+                # New answer times may allow a destination more threads.
+                self.work.notify_all()
         self._renew_leases()
 
     def _send_until_closed(self):
