@@ -2,6 +2,8 @@
 
 import datetime
 import ipaddress
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from cryptography import x509
@@ -129,6 +131,43 @@ def test_one_connection_carries_request_after_request():
 
         assert [reply.status_code for reply in replies] == [200] * 5
         assert receiver.connections == 1
+
+
+def test_an_answer_that_closes_the_connection_is_a_success():
+    with Receiver() as receiver:
+        receiver.will(*[Answer(200, headers={"Connection": "close"})] * 2)
+
+        replies = [post(receiver) for _ in range(3)]
+
+        assert [(r.status_code, r.body, r.error) for r in replies] == [
+            (200, b"ok", "")
+        ] * 3
+        assert receiver.connections == 3  # each closed one replaced by a new one
+
+
+def test_an_http_1_0_receiver_is_a_success():
+    class OldHandler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), OldHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        target = Target("http", "127.0.0.1", port, "127.0.0.1")
+        url = f"http://127.0.0.1:{port}/hook"
+        replies = [http.post(target, url, BODY, {}) for _ in range(2)]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert [(r.status_code, r.error) for r in replies] == [(204, "")] * 2
 
 
 def test_a_kept_connection_the_receiver_closed_is_replaced_without_a_failure():

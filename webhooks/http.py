@@ -99,6 +99,8 @@ def post(target, url, body, headers):
 
 def _exchange(target, url, body, headers, deadline, reply):
     connection, reused = _pool.take(target, deadline)
+    # http.client lets go of the socket when the answer says it will close.
+    sock = connection.sock
     try:
         try:
             response = _send(connection, target, url, body, headers)
@@ -110,10 +112,11 @@ def _exchange(target, url, body, headers, deadline, reply):
             # duplicate, which at-least-once delivery allows).
             connection.close()
             connection = _pool.open(target, deadline)
+            sock = connection.sock
             response = _send(connection, target, url, body, headers)
         reply.status_code = response.status
         reply.headers = _kept_headers(response.msg)
-        connection.sock.head_done()
+        sock.head_done()
         reusable = _read_some(response, reply)
     except BaseException:
         connection.close()
@@ -121,6 +124,7 @@ def _exchange(target, url, body, headers, deadline, reply):
     if reusable:
         _pool.give_back(connection)
     else:
+        response.close()
         connection.close()
 
 
