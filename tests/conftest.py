@@ -86,6 +86,14 @@ def task_queue(settings):
 
 
 @pytest.fixture(autouse=True)
+def no_wake_up_queued_yet(monkeypatch):
+    """Each test starts as a fresh worker process: no webhook wake-up queued."""
+    from webhooks import delivery
+
+    monkeypatch.setattr(delivery, "_wake_queued_for", None)
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Real hashing costs about a second per sign-in; tests need no such cost."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

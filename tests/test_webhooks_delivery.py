@@ -530,7 +530,6 @@ def test_held_back_messages_queue_one_wake_up_per_delivery_run(
         record_event(sandbox)
 
     with django_capture_on_commit_callbacks(execute=True):
-        delivery._forget_queued_wake()
         for _ in range(4):
             delivery.claim_due(limit=3)
 
@@ -542,6 +541,45 @@ def test_an_error_without_a_full_stop_gets_one_before_what_follows():
     reply = http.Reply(error="Request failed: Remote end closed connection")
 
     assert delivery._problem(reply) == "Request failed: Remote end closed connection."
+
+
+def test_many_failures_queue_one_task_for_the_earliest_retry(
+    sandbox, destination, receiver, queued, django_capture_on_commit_callbacks
+):
+    receiver.will(*[Answer(500)] * 20)
+    for _ in range(20):
+        record_event(sandbox)
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver() == 20
+
+    retries = Message.objects.values_list("next_attempt_at", flat=True)
+    wakes = [result.task.run_after for result in queued.results]
+    assert wakes == [min(retries)]
+
+
+def test_a_run_queues_a_task_for_the_next_retry_it_did_not_find_due(
+    sandbox, destination, receiver, queued, django_capture_on_commit_callbacks
+):
+    event = record_event(sandbox)
+    later = timezone.now() + timedelta(minutes=7)
+    Message.objects.filter(event=event).update(
+        status=MessageStatus.RETRYING, next_attempt_at=later
+    )
+    queued.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delivery.deliver_all_due() == 0
+
+    assert [result.task.run_after for result in queued.results] == [later]
+
+
+def test_a_long_problem_is_cut_with_an_ellipsis_keeping_the_outcome():
+    text = delivery._cut("x" * 500, "Test events are not retried.")
+
+    assert len(text) == delivery.ERROR_LENGTH
+    assert text.endswith("x… Test events are not retried.")
 
 
 def test_a_test_event_is_sent_once_and_never_retried(

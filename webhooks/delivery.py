@@ -126,7 +126,6 @@ def deliver_all_due():
     thread, leaving out destinations that already have as much waiting as
     they can send in QUEUE_SECONDS; outcomes are recorded as they arrive.
     """
-    _forget_queued_wake()
     claimed = 0
     secrets = _Secrets()
     hand_over_at = time.monotonic() + TASK_SECONDS
@@ -144,12 +143,12 @@ def deliver_all_due():
                 schedule()  # more may be due: a fresh task lets other work in
                 break
             flight.record_arrived(claim_when_low=more_due)
+    _wake_for_next_retry(timezone.now())
     return claimed
 
 
 def deliver_due(limit=None):
     """Claim up to `limit` due messages, send them concurrently, record outcomes."""
-    _forget_queued_wake()
     jobs = claim_due(limit)
     with _Flight() as flight:
         flight.add(jobs)
@@ -452,6 +451,13 @@ def record_all(outcomes):
         update_rows([job.message for job, _ in outcomes], _MESSAGE_FIELDS)
         for destination, replies in _by_destination(outcomes).items():
             _update_destination(destination, replies, now)
+        retries = [
+            job.message.next_attempt_at
+            for job, _ in outcomes
+            if job.message.status == MessageStatus.RETRYING
+        ]
+        if retries:
+            _wake_at(min(retries), now)
     for job, reply in outcomes:
         _log_outcome(job.message, reply)
 
@@ -597,7 +603,14 @@ def _wake_for_the_held_back(due, ready, claimable, now):
 
 
 def _wake_at(when, now):
-    """Queue a task for `when`, unless this delivery run already queued one by then."""
+    """Queue a task for `when`, unless this process queued one due by then.
+
+    Retries, held-back messages and put-back streams all need a task when
+    they fall due; one per message flooded the task queue (a thousand a
+    minute against a receiver failing everything). One task a time is
+    enough: whatever it does not find due, its run queues the next for
+    (_wake_for_next_retry), and the sweep covers a task lost with a worker.
+    """
     global _wake_queued_for
     if _wake_queued_for is not None and now < _wake_queued_for <= when:
         return
@@ -605,14 +618,20 @@ def _wake_at(when, now):
     schedule(run_after=when)
 
 
-# When the last task queued for held-back messages is due, in this delivery
-# run: every claim holding some back would otherwise queue one more.
+# When the last wake-up task this process queued is due.
 _wake_queued_for = None
 
 
-def _forget_queued_wake():
-    global _wake_queued_for
-    _wake_queued_for = None
+def _wake_for_next_retry(now):
+    """Queue a task for the earliest open message not due yet, if any."""
+    upcoming = (
+        Message.objects.filter(status__in=OPEN, next_attempt_at__gt=now)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if upcoming is not None:
+        _wake_at(upcoming, now)
 
 
 def _record_interrupted(messages, now):
@@ -770,7 +789,7 @@ def _put_back(jobs, now):
         lease_until=None,
         next_attempt_at=again,
     )
-    schedule(run_after=again)
+    _wake_at(again, now)
 
 
 def _finish_attempt(attempt, reply):
@@ -794,13 +813,12 @@ def _settle(message, reply, now):
     delay = None if message.is_test else _retry_delay(message, reply)
     if reply.status_code == GONE or delay is None:
         outcome = _why_not_retried(message, reply)
-        _close(message, MessageStatus.FAILED, f"{problem} {outcome}", save=False)
+        _close(message, MessageStatus.FAILED, _cut(problem, outcome), save=False)
         return
 
     message.status = MessageStatus.RETRYING
     message.next_attempt_at = now + delay
-    message.last_error = problem[:ERROR_LENGTH]
-    schedule(run_after=message.next_attempt_at)
+    message.last_error = _cut(problem)
 
 
 def _why_not_retried(message, reply):
@@ -816,9 +834,17 @@ def _close(message, status, error, save=True):
     message.status = status
     message.next_attempt_at = None
     message.lease_until = None
-    message.last_error = error[:ERROR_LENGTH]
+    message.last_error = _cut(error)
     if save:
         message.save(update_fields=_MESSAGE_FIELDS)
+
+
+def _cut(problem, outcome=""):
+    """`problem` then `outcome`, within ERROR_LENGTH: a long problem loses its end."""
+    room = ERROR_LENGTH - (len(outcome) + 1 if outcome else 0)
+    if len(problem) > room:
+        problem = problem[: room - 1] + "…"
+    return f"{problem} {outcome}" if outcome else problem
 
 
 def _problem(reply):
@@ -1001,7 +1027,7 @@ def _update_destination(destination, replies, now):
     health = {
         "last_attempt_at": now,
         "last_status_code": latest.status_code,
-        "last_error": "" if latest.succeeded else _problem(latest)[:ERROR_LENGTH],
+        "last_error": "" if latest.succeeded else _cut(_problem(latest)),
     }
     if any(reply.succeeded for reply in replies):
         health["last_success_at"] = now
@@ -1042,17 +1068,17 @@ def _disable_after():
 
 def _failing_reason(destination, reply):
     since = destination.failing_since
-    return (
+    return _cut(
         f"Every delivery failed since {since:%Y-%m-%d %H:%M} UTC; "
         f"the last: {_problem(reply)}"
-    )[:ERROR_LENGTH]
+    )
 
 
 def disable(destination, reason):
     """Disable a destination automatically, say why, and tell its admins."""
     updated = Destination.objects.filter(pk=destination.pk, enabled=True).update(
         enabled=False,
-        disabled_reason=reason[:ERROR_LENGTH],
+        disabled_reason=_cut(reason),
         disabled_at=timezone.now(),
     )
     if not updated:
