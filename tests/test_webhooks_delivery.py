@@ -1,6 +1,7 @@
 """Delivering webhooks to a real receiver on loopback."""
 
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -446,7 +447,15 @@ def test_a_task_hands_a_long_backlog_over_to_a_fresh_task(
 
     assert claimed == delivery.BATCH_SIZE
     assert [result.task.name for result in queued.results] == ["deliver_due"]
-    assert Message.objects.filter(status=MessageStatus.PENDING).count() == 20
+    # What no thread had taken when the time ran out was given back, due
+    # as before and not counted as an attempt, for the fresh task.
+    sent = len(receiver.requests)
+    assert sent < delivery.BATCH_SIZE
+    unsent = Message.objects.filter(status=MessageStatus.PENDING)
+    assert unsent.count() == delivery.BATCH_SIZE + 20 - sent
+    assert not unsent.filter(lease_until__isnull=False).exists()
+    assert not unsent.filter(attempt_count__gt=0).exists()
+    assert len(delivery.claim_due()) == delivery.BATCH_SIZE
 
 
 def test_a_task_keeps_claiming_while_its_time_lasts(
@@ -496,6 +505,31 @@ def test_a_slow_destinations_backlog_leaves_threads_for_a_fast_one(
     assert len(slow_beside_fast) == 2
     assert fast_done < 0.4
     assert len(receiver.requests) == 8
+
+
+def test_a_claim_takes_only_a_seconds_worth_of_a_slow_destinations_backlog(
+    sandbox, receiver, queued, monkeypatch
+):
+    client_secret(sandbox)
+    slow = make_destination(sandbox, "http://127.0.0.1:9/slow")
+    for _ in range(50):
+        record_event(sandbox)
+    fast = make_destination(sandbox, receiver.url)
+    later = [record_event(sandbox) for _ in range(10)]
+    monkeypatch.setitem(delivery._latency, slow.pk, 4.0)  # 16 lanes: 4 a second
+    monkeypatch.setitem(delivery._latency, fast.pk, 0.0002)
+
+    jobs = delivery.claim_due()
+
+    by_destination = Counter(job.message.destination_id for job in jobs)
+    assert by_destination == {slow.pk: 4, fast.pk: 10}
+    assert {
+        j.message.event_id for j in jobs if j.message.destination_id == fast.pk
+    } == {event.id for event in later}
+    # The slow destination's other 56 stay due, unclaimed.
+    assert (
+        Message.objects.filter(destination=slow, lease_until__isnull=True).count() == 56
+    )
 
 
 def test_a_failing_destinations_backlog_does_not_crowd_out_the_others(

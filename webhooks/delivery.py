@@ -136,11 +136,16 @@ def deliver_all_due():
                 jobs = claim_due(secrets=secrets, skip=flight.saturated())
                 flight.add(jobs)
                 claimed += len(jobs)
-                more_due = len(jobs) == BATCH_SIZE
+                # A claim trims and skips slow destinations: claim again
+                # at once while claims still find something.
+                more_due = bool(jobs)
                 if not jobs and flight.idle():
                     break  # nothing due, nothing on the wire
             if time.monotonic() >= hand_over_at:
-                schedule()  # more may be due: a fresh task lets other work in
+                # What no thread has taken yet goes back, due as it was, so
+                # the fresh task (and other work) need not wait for it.
+                flight.release_waiting()
+                schedule()
                 break
             flight.record_arrived(claim_when_low=more_due)
     _wake_for_next_retry(timezone.now())
@@ -220,6 +225,16 @@ class _Flight:
         with self.work:
             return not self.held
 
+    def release_waiting(self):
+        """Give back the claim of every job no thread has taken yet."""
+        with self.work:
+            jobs = [job for q in self.waiting.values() for s in q for job in s]
+            self.waiting.clear()
+            self.waiting_jobs = 0
+            for job in jobs:
+                del self.held[job.message.pk]
+        release(jobs)
+
     def saturated(self):
         """Destinations with as much waiting as they can send in QUEUE_SECONDS."""
         with self.work:
@@ -278,14 +293,15 @@ class _Flight:
     def _next_streams(self):
         """(destination, streams) next in the round; None if none may go now.
 
+        Each destination with work may have an equal share of the threads.
+
         A destination answering fast gives a thread CHUNK_SECONDS' worth of
         its streams at once, so taking turns costs little per message.
         """
-        crowded = len(self.waiting) > 1 or len(self.on_the_wire) > 1
+        active = len(self.waiting.keys() | self.on_the_wire.keys())
+        share = max(1, self.threads // max(active, 1))
         for destination_id, queue in self.waiting.items():
-            limit = lane_count(destination_id)
-            if crowded:
-                limit = min(limit, max(1, self.threads // 2))
+            limit = min(lane_count(destination_id), share)
             if self.on_the_wire.get(destination_id, 0) >= limit:
                 continue
             taken = [queue.popleft()]
@@ -369,7 +385,7 @@ def claim_due(limit=None, secrets=None, skip=()):
         )
         _attach_destinations(due)
         ready = [message for message in due if _ready(message, now)]
-        claimable = _keep_order(_throttle(ready, now), now)
+        claimable = _within_queue_time(_keep_order(_throttle(ready, now), now))
         _wake_for_the_held_back(due, ready, claimable, now)
         _record_interrupted(claimable, now)
         _lease(claimable, now)
@@ -560,6 +576,34 @@ def _ready(message, now):
         message.save(update_fields=["next_attempt_at"])
         return False
     return True
+
+
+def _within_queue_time(messages):
+    """As many of each destination's streams as it can send in QUEUE_SECONDS.
+
+    The rest are left unclaimed and stay due: a slow receiver's backlog does
+    not fill a batch that other destinations' messages could use.
+    """
+    taken = Counter()
+    kept_streams = set()
+    kept = []
+    for message in messages:
+        destination_id = message.destination_id
+        stream = stream_of(message) or message.pk
+        if stream not in kept_streams:
+            if taken[destination_id] >= _claimable_jobs(destination_id):
+                continue
+            kept_streams.add(stream)
+        taken[destination_id] += 1
+        kept.append(message)
+    return kept
+
+
+def _claimable_jobs(destination_id):
+    latency = _latency.get(destination_id)
+    if latency is None:
+        return BATCH_SIZE  # not heard from yet: no reason to hold back
+    return max(1, int(QUEUE_SECONDS * lane_count(destination_id) / max(latency, 1e-6)))
 
 
 def _throttle(messages, now):
@@ -790,6 +834,18 @@ def _put_back(jobs, now):
         next_attempt_at=again,
     )
     _wake_at(again, now)
+
+
+def release(jobs):
+    """Undo the claim of jobs never sent: their messages are due as they were."""
+    if not jobs:
+        return
+    latest = Attempt.objects.filter(message=OuterRef("pk")).order_by("-number")
+    Message.objects.filter(pk__in=[job.message.pk for job in jobs]).update(
+        attempt_count=F("attempt_count") - 1,
+        last_attempt_at=Subquery(latest.values("started_at")[:1]),
+        lease_until=None,
+    )
 
 
 def _finish_attempt(attempt, reply):
