@@ -75,8 +75,10 @@ SWITCH_INTERVAL = 0.0005
 RETRY_JITTER = 0.1
 FAILING_SHARE = 2
 # Messages of one stream sent in a batch; they go one after another.
-STREAM_SHARE = 5
+STREAM_SHARE = 50
 THROTTLE_WAIT = timedelta(seconds=5)
+# How soon a message held behind earlier ones of its stream is looked at again.
+ORDER_WAIT = timedelta(seconds=1)
 # Outcomes are written at least this often (seconds) while a batch is out.
 FLUSH_EVERY = 0.5
 ERROR_LENGTH = 300
@@ -516,7 +518,7 @@ def _keep_order(messages, now):
         blocker = blockers.get(key)
         for position, message in enumerate(stream):
             behind = blocker and _recorded(blocker) < _recorded(message)
-            if behind or position >= STREAM_SHARE:
+            if behind or position >= _stream_share(key[0]):
                 held.append(message)
                 message.next_attempt_at = _when_free(blocker, now)
     if held:
@@ -551,11 +553,18 @@ def _earliest_open_elsewhere(by_stream, claimed):
 
 
 def _when_free(blocker, now):
+    """When a message held behind `blocker` (None: its stream's share) may go."""
     if blocker is None or blocker.lease_until and blocker.lease_until > now:
-        return now + THROTTLE_WAIT
+        return now + ORDER_WAIT
     if blocker.next_attempt_at and blocker.next_attempt_at > now:
         return blocker.next_attempt_at
-    return now + THROTTLE_WAIT
+    return now + ORDER_WAIT
+
+
+def _stream_share(destination_id):
+    """How many of a stream's messages one claim takes: a second's worth, 1 to 50."""
+    latency = _latency.get(destination_id, UNKNOWN_LATENCY)
+    return max(1, min(STREAM_SHARE, int(QUEUE_SECONDS / max(latency, 1e-6))))
 
 
 def _due(now):
