@@ -202,6 +202,19 @@ def test_serve_exits_non_zero_when_gunicorn_dies(serving):
     assert not alive(children["webhooks_sweep"])
 
 
+def test_gunicorn_stopping_cleanly_stops_serve_cleanly(serving):
+    # What Ctrl-C does when gunicorn gets it a moment before serve does.
+    serving.wait_until_answering()
+    children = {name: serving.child(name) for name in CHILDREN}
+
+    os.kill(children["gunicorn"], signal.SIGTERM)
+
+    assert serving.process.wait(timeout=30) == 0
+    assert "gunicorn stopped" in serving.log()
+    assert "restarting" not in serving.log()
+    assert [name for name, pid in children.items() if alive(pid)] == []
+
+
 # The restart pause.
 
 

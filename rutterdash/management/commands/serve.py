@@ -31,6 +31,10 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+# Exit codes of a child that stopped because it was told to.
+_ASKED_TO_STOP = (0, -signal.SIGINT, -signal.SIGTERM)
+
+
 def _described(code):
     """An exit code as Popen gives it, with the signal's name if one ended it."""
     if code >= 0:
@@ -50,12 +54,14 @@ class Child:
         self.process = None
         self.started_at = None
         self.restart_at = None
+        self.stopped_seen_at = None
         self.wait = FIRST_RESTART_WAIT
 
     def start(self):
         self.process = subprocess.Popen(self.command, cwd=settings.BASE_DIR)
         self.started_at = time.monotonic()
         self.restart_at = None
+        self.stopped_seen_at = None
 
     def exit_code(self):
         """The exit code once the process has ended; None while it runs."""
@@ -132,6 +138,11 @@ class Command(BaseCommand):
         """Watch the children until gunicorn ends, restarting the others."""
         while True:
             code = web.exit_code()
+            if code == 0:
+                # A clean stop: Ctrl-C reached gunicorn (the whole process
+                # group gets it) a moment before this process saw it.
+                self.stdout.write("gunicorn stopped; stopping the other children.")
+                return
             if code is not None:
                 raise CommandError(
                     f"gunicorn exited with {_described(code)}; "
@@ -151,6 +162,11 @@ class Command(BaseCommand):
 
         code = child.exit_code()
         if code is None:
+            return
+        if code in _ASKED_TO_STOP and child.stopped_seen_at is None:
+            # Ctrl-C reaches the whole process group: give this process's
+            # own interrupt a poll to arrive before calling it a crash.
+            child.stopped_seen_at = now
             return
 
         wait = child.next_wait(now)
