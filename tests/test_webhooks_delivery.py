@@ -532,6 +532,36 @@ def test_a_claim_takes_only_a_seconds_worth_of_a_slow_destinations_backlog(
     )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_slow_backlogs_ahead_in_the_due_order_do_not_keep_a_fast_destination_waiting(
+    sandbox, receiver, settings, monkeypatch
+):
+    # Three slow destinations whose older backlogs fill every claim's window.
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}
+    }
+    client_secret(sandbox)
+    slow = [make_destination(sandbox, f"http://127.0.0.1:9/slow{n}") for n in range(3)]
+    for _ in range(120):
+        record_event(sandbox)
+    Message.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    for destination in slow:
+        monkeypatch.setitem(delivery._latency, destination.pk, 3.0)  # 5 a second
+    fast = make_destination(sandbox, receiver.url)
+    monkeypatch.setitem(delivery._latency, fast.pk, 0.0002)
+    later = [record_event(sandbox) for _ in range(5)]
+    flight_waiting = Counter()
+
+    fast_jobs = []
+    for _ in range(5):  # the claims a task makes one after another
+        full = [d for d, n in flight_waiting.items() if n >= delivery._full_at(d)]
+        jobs = delivery.claim_due(skip=full)
+        flight_waiting.update(job.message.destination_id for job in jobs)
+        fast_jobs += [job for job in jobs if job.message.destination_id == fast.pk]
+
+    assert {job.message.event_id for job in fast_jobs} >= {e.id for e in later}
+
+
 def test_a_failing_destinations_backlog_does_not_crowd_out_the_others(
     sandbox, receiver, queued
 ):

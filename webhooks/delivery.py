@@ -243,7 +243,7 @@ class _Flight:
             return [
                 destination_id
                 for destination_id, queue in self.waiting.items()
-                if _drain_seconds(destination_id, queue) >= QUEUE_SECONDS
+                if sum(len(stream) for stream in queue) >= _full_at(destination_id)
             ]
 
     def record_arrived(self, claim_when_low):
@@ -356,11 +356,20 @@ def _chunk_jobs(destination_id):
     return max(1, int(CHUNK_SECONDS / max(latency, 1e-6)))
 
 
-def _drain_seconds(destination_id, queue):
-    """How long a destination's waiting streams take to send, by its answer time."""
+def _full_at(destination_id):
+    """Jobs waiting that make a destination skipped by claims: a second's worth.
+
+    The same number a claim trims it to, so that a claim which trimmed a
+    slow destination skips it next time and reaches the messages behind
+    its backlog in the due order.
+    """
     latency = _latency.get(destination_id, UNKNOWN_LATENCY)
-    jobs = sum(len(stream) for stream in queue)
-    return jobs * latency / lane_count(destination_id)
+    return _second_of(destination_id, latency)
+
+
+def _second_of(destination_id, latency):
+    lanes = lane_count(destination_id)
+    return max(1, int(QUEUE_SECONDS * lanes / max(latency, 1e-6)))
 
 
 def has_due():
@@ -612,7 +621,7 @@ def _claimable_jobs(destination_id):
     latency = _latency.get(destination_id)
     if latency is None:
         return BATCH_SIZE  # not heard from yet: no reason to hold back
-    return max(1, int(QUEUE_SECONDS * lane_count(destination_id) / max(latency, 1e-6)))
+    return _second_of(destination_id, latency)
 
 
 def _throttle(messages, now):
