@@ -844,18 +844,13 @@ def _put_back(jobs, now):
     if not jobs:
         return
     again = now + THROTTLE_WAIT
-    latest = Attempt.objects.filter(message=OuterRef("pk")).order_by("-number")
-    Message.objects.filter(pk__in=[job.message.pk for job in jobs]).update(
-        attempt_count=F("attempt_count") - 1,
-        last_attempt_at=Subquery(latest.values("started_at")[:1]),
-        lease_until=None,
-        next_attempt_at=again,
-    )
+    release(jobs, next_attempt_at=again)
     _wake_at(again, now)
 
 
-def release(jobs):
-    """Undo the claim of jobs never sent: their messages are due as they were."""
+def release(jobs, **changes):
+    """Undo the claim of jobs never sent; their messages stay due as they were
+    unless `changes` says otherwise."""
     if not jobs:
         return
     latest = Attempt.objects.filter(message=OuterRef("pk")).order_by("-number")
@@ -863,6 +858,7 @@ def release(jobs):
         attempt_count=F("attempt_count") - 1,
         last_attempt_at=Subquery(latest.values("started_at")[:1]),
         lease_until=None,
+        **changes,
     )
 
 
