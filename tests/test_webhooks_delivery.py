@@ -438,6 +438,8 @@ def test_a_task_hands_a_long_backlog_over_to_a_fresh_task(
     django_capture_on_commit_callbacks,
 ):
     monkeypatch.setattr(delivery, "TASK_SECONDS", 0)
+    # Known to answer fast: the task need not wait for its requests.
+    monkeypatch.setitem(delivery._latency, destination.pk, 0.001)
     for _ in range(delivery.BATCH_SIZE + 20):
         record_event(sandbox)
     queued.clear()
@@ -456,6 +458,47 @@ def test_a_task_hands_a_long_backlog_over_to_a_fresh_task(
     assert not unsent.filter(lease_until__isnull=False).exists()
     assert not unsent.filter(attempt_count__gt=0).exists()
     assert len(delivery.claim_due()) == delivery.BATCH_SIZE
+
+
+def test_a_task_out_of_time_serves_fast_destinations_until_slow_answers_are_in(
+    sandbox,
+    receiver,
+    queued,
+    settings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    # Handing over with a slow request out made the next task wait for it,
+    # and every fast destination with it: seconds of silence per task.
+    settings.WEBHOOK_TOTAL_TIMEOUT = 5
+    monkeypatch.setattr(delivery, "TASK_SECONDS", 0.3)
+    client_secret(sandbox)
+    with Receiver() as slow_receiver:
+        slow_receiver.will(Answer(200, delay=2))
+        slow = make_destination(sandbox, slow_receiver.url)
+        fast = make_destination(sandbox, receiver.url)
+        first, second = record_event(sandbox), record_event(sandbox)
+        Message.objects.filter(event=first, destination=fast).delete()
+        Message.objects.filter(event=second, destination=slow).delete()
+        # Falls due while the slow request is out and the task's time is up.
+        Message.objects.filter(event=second).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=0.7)
+        )
+        queued.clear()
+        started = time.monotonic()
+
+        with django_capture_on_commit_callbacks(execute=True):
+            claimed = delivery.deliver_all_due()
+
+        elapsed = time.monotonic() - started
+        assert slow_receiver.requests
+
+    assert claimed == 2
+    assert receiver.requests[0].at - started < 1.5
+    assert 2 <= elapsed < 3.5
+    statuses = Message.objects.values_list("status", flat=True)
+    assert set(statuses) == {MessageStatus.SUCCEEDED}
+    assert not Message.objects.filter(lease_until__isnull=False).exists()
 
 
 def test_a_task_keeps_claiming_while_its_time_lasts(

@@ -63,6 +63,9 @@ UNKNOWN_LANES = 4
 # long to send (its answer time taken as UNKNOWN_LATENCY before it answers).
 QUEUE_SECONDS = 1.0
 UNKNOWN_LATENCY = 0.1
+# A task out of time waits for requests to destinations answering slower
+# than this (or not heard from) before it hands over, claiming for the rest.
+DRAIN_LATENCY = 0.05
 # A thread takes about this long's worth of a destination's streams at once.
 CHUNK_SECONDS = 0.02
 LATENCY_WEIGHT = 0.2
@@ -127,15 +130,29 @@ def deliver_all_due():
     A batch is claimed whenever fewer than LOW_WATER messages wait for a
     thread, leaving out destinations that already have as much waiting as
     they can send in QUEUE_SECONDS; outcomes are recorded as they arrive.
+
+    When the time is up, the task drains: it claims no more for slow
+    destinations but keeps claiming for fast ones until the slow requests
+    it has out have answered (each within the deadline). Handing over with
+    a slow request out would keep the next task waiting for it, and every
+    fast destination with it.
     """
     claimed = 0
     secrets = _Secrets()
     hand_over_at = time.monotonic() + TASK_SECONDS
+    stop_claiming_at = hand_over_at + settings.WEBHOOK_TOTAL_TIMEOUT
     with _Flight() as flight:
         more_due = True
         while True:
-            if flight.waiting_jobs < LOW_WATER:
-                jobs = claim_due(secrets=secrets, skip=flight.saturated())
+            now = time.monotonic()
+            draining = now >= hand_over_at
+            if draining and not flight.draining:
+                flight.start_draining()
+            if flight.waiting_jobs < LOW_WATER and now < stop_claiming_at:
+                skip = flight.saturated()
+                if draining:
+                    skip += flight.slow_destinations()
+                jobs = claim_due(secrets=secrets, skip=skip)
                 flight.add(jobs)
                 claimed += len(jobs)
                 # A claim trims and skips slow destinations: claim again
@@ -143,7 +160,7 @@ def deliver_all_due():
                 more_due = bool(jobs)
                 if not jobs and flight.idle():
                     break  # nothing due, nothing on the wire
-            if time.monotonic() >= hand_over_at:
+            if draining and not flight.slow_on_the_wire():
                 # What no thread has taken yet goes back, due as it was, so
                 # the fresh task (and other work) need not wait for it.
                 flight.release_waiting()
@@ -193,6 +210,7 @@ class _Flight:
         self.closed = False
         self.renewed_at = time.monotonic()
         self.switch_interval = None
+        self.draining = False
 
     def __enter__(self):
         self.switch_interval = sys.getswitchinterval()
@@ -227,15 +245,41 @@ class _Flight:
         with self.work:
             return not self.held
 
-    def release_waiting(self):
-        """Give back the claim of every job no thread has taken yet."""
+    def release_waiting(self, only=None):
+        """Give back the claim of every job no thread has taken yet.
+
+        `only`: a test of destination ids, to give back only theirs.
+        """
         with self.work:
-            jobs = [job for q in self.waiting.values() for s in q for job in s]
-            self.waiting.clear()
-            self.waiting_jobs = 0
+            jobs = []
+            for destination_id in list(self.waiting):
+                if only is None or only(destination_id):
+                    queue = self.waiting.pop(destination_id)
+                    jobs.extend(job for stream in queue for job in stream)
+            self.waiting_jobs -= len(jobs)
             for job in jobs:
                 del self.held[job.message.pk]
         release(jobs)
+
+    def start_draining(self):
+        """Send nothing more to slow destinations; what waits for them goes back."""
+        self.draining = True
+        self.release_waiting(only=_known_slow)
+
+    def slow_on_the_wire(self):
+        with self.work:
+            return any(_is_slow(d) for d in self.on_the_wire)
+
+    def slow_destinations(self):
+        """Destinations known to answer slowly, and those on the wire not heard from.
+
+        One not heard from and not on the wire may be claimed: it takes at
+        most one deadline before the task knows.
+        """
+        with self.work:
+            on_the_wire = list(self.on_the_wire)
+        known_slow = [d for d, latency in _latency.items() if latency >= DRAIN_LATENCY]
+        return list({*known_slow, *(d for d in on_the_wire if _is_slow(d))})
 
     def saturated(self):
         """Destinations with as much waiting as they can send in QUEUE_SECONDS."""
@@ -303,6 +347,8 @@ class _Flight:
         active = len(self.waiting.keys() | self.on_the_wire.keys())
         share = max(1, self.threads // max(active, 1))
         for destination_id, queue in self.waiting.items():
+            if self.draining and _known_slow(destination_id):
+                continue  # given back when the task hands over
             limit = min(lane_count(destination_id), share)
             if self.on_the_wire.get(destination_id, 0) >= limit:
                 continue
@@ -349,6 +395,15 @@ def _send_safely(stream):
         problem = type(error).__name__
         reply = http.Reply(error=f"Not sent: the worker failed ({problem}).")
         return [(job, reply) for job in stream]
+
+
+def _known_slow(destination_id):
+    return _latency.get(destination_id, 0) >= DRAIN_LATENCY
+
+
+def _is_slow(destination_id):
+    """Known to answer slowly, or not heard from yet."""
+    return _latency.get(destination_id, DRAIN_LATENCY) >= DRAIN_LATENCY
 
 
 def _chunk_jobs(destination_id):
