@@ -19,7 +19,14 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from django_tasks_db.models import DBTaskResult
+
 from rutterdash.management.commands import serve
+from rutterdash.environments import Environment
+from rutterdash.scoping import Scope
+from tests.webhook_receiver import Answer, Receiver
+from tests.webhooks_delivery_support import client_secret, make_destination, record_event
+from webhooks.models import Message, MessageStatus
 
 CHILDREN = ("gunicorn", "db_worker", "webhooks_sweep")
 
@@ -188,6 +195,34 @@ def test_a_stop_signal_ends_serve_and_every_child(serving, stop):
     assert serving.process.wait(timeout=30) == 0
     assert [name for name, pid in children.items() if alive(pid)] == []
     assert "restarting" not in serving.log()
+
+
+def test_ctrl_c_lets_the_worker_finish_a_delivery_in_flight(
+    serving, transactional_db, organisation
+):
+    # A second stop signal makes the worker abandon its task: the message
+    # stayed leased and the task was recorded as failed.
+    scope = Scope(organisation, Environment.SANDBOX)
+    client_secret(scope)
+    serving.wait_until_answering()
+    serving.child("db_worker")
+    with Receiver() as slow:
+        slow.will(Answer(200, delay=3))
+        make_destination(scope, slow.url)
+        record_event(scope)  # queues a delivery task the worker runs
+        wait_until(lambda: slow.requests, "the worker's request to arrive", timeout=30)
+
+        ctrl_c_in_its_terminal(serving.process)
+
+        assert serving.process.wait(timeout=30) == 0
+    message = Message.objects.get()
+    assert message.status == MessageStatus.SUCCEEDED
+    assert message.lease_until is None
+    tasks = DBTaskResult.objects.filter(task_path="webhooks.tasks.deliver_due")
+    sending = tasks.order_by("enqueued_at").first()
+    assert sending.status == "SUCCESSFUL"
+    assert not tasks.filter(status="FAILED").exists()
+    assert "finish its task" in serving.log()
 
 
 def test_serve_exits_non_zero_when_gunicorn_dies(serving):

@@ -25,10 +25,19 @@ LONGEST_RESTART_WAIT = 30
 # restart waits FIRST_RESTART_WAIT again.
 STEADY_SECONDS = 60
 POLL_SECONDS = 0.5
+# Seconds the worker may take, after Ctrl-C, to finish the task it is running
+# (a webhook delivery waits up to a request deadline for slow receivers).
+WORKER_STOP_GRACE = 30
+# Seconds any child may take to exit after SIGTERM before it is killed.
+STOP_WAIT = 15
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM to serve itself: its children were told nothing yet."""
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 # Exit codes of a child that stopped because it was told to.
@@ -105,12 +114,16 @@ class Command(BaseCommand):
             f"Dashboard on http://{options['host']}:{options['port']}/ "
             "(Ctrl-C stops the server and the worker)"
         )
+        told = False
         try:
             self._supervise(web, restartable)
+        except _Terminated:
+            self.stdout.write("Stopping…")
         except KeyboardInterrupt:
+            told = True  # Ctrl-C reaches the whole process group, children too
             self.stdout.write("Stopping…")
         finally:
-            self._stop(children)
+            self._stop(children, told)
 
     def _web_command(self, options):
         return [
@@ -176,12 +189,52 @@ class Command(BaseCommand):
             "%s exited with %s; restarting in %s s", child.name, described, wait
         )
 
-    def _stop(self, children):
-        running = [child.process for child in children if child.running()]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        for process in running:
+    def _stop(self, children, told):
+        """Stop every child; with `told`, they already had Ctrl-C.
+
+        The worker finishes the task it is running on its first stop signal
+        and abandons it on a second, so after Ctrl-C it gets
+        WORKER_STOP_GRACE before the second; the others get SIGTERM at once.
+        """
+        running = [child for child in children if child.running()]
+        worker = [child for child in running if child.name == "db_worker"]
+        if not told:
+            for child in worker:
+                child.process.send_signal(signal.SIGTERM)
+        self._let_finish(worker)
+        for child in running:
+            if child.running():
+                child.process.send_signal(signal.SIGTERM)
+        for child in running:
             try:
-                process.wait(timeout=15)
+                child.process.wait(timeout=STOP_WAIT)
             except subprocess.TimeoutExpired:
-                process.kill()
+                logger.warning("%s did not stop within %s s; killing it", child.name, STOP_WAIT)
+                child.process.kill()
+
+    def _let_finish(self, workers):
+        give_up_at = time.monotonic() + WORKER_STOP_GRACE
+        for child in workers:
+            try:
+                if not _exited_within(child, 0.5):
+                    self.stdout.write(
+                        f"Waiting up to {WORKER_STOP_GRACE} s for the worker to "
+                        "finish its task (Ctrl-C again abandons it)…"
+                    )
+                    _exited_within(child, give_up_at - time.monotonic())
+            except KeyboardInterrupt:
+                logger.warning("Abandoning the worker's task: asked twice to stop")
+                return
+            if child.running():
+                logger.warning(
+                    "The worker is still running its task after %s s; abandoning it",
+                    WORKER_STOP_GRACE,
+                )
+
+
+def _exited_within(child, seconds):
+    try:
+        child.process.wait(timeout=max(0, seconds))
+    except subprocess.TimeoutExpired:
+        return False
+    return True
