@@ -12,20 +12,29 @@ database connection (rutterdash.prepared). It returns their ids and row
 versions (``xmin`` and ``ctid``: every update of a row writes a new
 version), not their columns. Each worker keeps the columns of rows it has
 read under their row versions and builds instances from them only when
-the request needs them (``Admission.admit``): a key revoked, rotated or
-deleted, or a connection disabled, deleted or changed, is seen by the very
-next request, while an unchanged row costs nothing to read. A kept row
-could only be taken for a newer one if a transaction id came round again
-(about four billion transactions later) and rewrote that row into the
-same place while this worker still kept the old version.
+the request needs them (``Admission.admit``), so an unchanged row costs
+nothing to read. A kept row could only be taken for a newer one if a
+transaction id came round again (about four billion transactions later)
+and rewrote that row into the same place while this worker still kept
+the old version.
 
 When the worker holds no request leased from the organisation's rate
 limit (rutterdash.ratelimit), the same statement takes a lease; only a
-key whose secret matches takes one.
+key whose secret matches takes one. While it holds one, the statement's
+row is kept (accounts.admission_cache) and a repeated request by the same
+key with the same token is admitted from it without a round trip: the
+secret is still hashed and compared, and the request spends the lease
+locally. So a key revoked, rotated or deleted, or a connection disabled,
+deleted or changed, or its books written, is seen by this process's very
+next request, and by other processes' requests once PostgreSQL's
+notification of the change has reached them (milliseconds; at most
+API_ADMISSION_CACHE_SECONDS if their listening connection is lost
+silently).
 
 The statement is the first a request sends, so it stands in for Django's
 connection health check (a ``SELECT 1`` per request): a connection that
 PostgreSQL dropped fails it, and it is sent once more on a new connection.
+A request admitted without it gets Django's check if it uses the database.
 """
 
 import functools
@@ -41,6 +50,7 @@ from django.db import connection as db
 from ninja.security import HttpBasicAuth
 from ninja.security.http import DecodeError
 
+from accounts.admission_cache import admission_cache
 from accounts.models import ApiKey, Organisation
 from connections.models import Connection
 from rutterdash import bookkeeping, crypto, prepared, ratelimit
@@ -239,17 +249,24 @@ def _admission(client_id, client_secret, token):
     window = ratelimit.current_window()
     organisation_id = _organisation_of.get(parsed)
     leasing = not ratelimit.leases.holds(organisation_id, window)
-    row = _admission_row(parsed, secret_hash, token, window, leasing)
+    generation = admission_cache.generation()
+    row = None if leasing else admission_cache.get(parsed, token, generation)
+    kept = row is not None
+    if not kept:
+        row = _admission_row(parsed, secret_hash, token, window, leasing)
 
     expected_hash = row[2] if row else _NO_SECRET_HASH
     if not hmac.compare_digest(secret_hash, expected_hash) or row is None:
         return None
-    row = (int(row[0]), row[1], row[2], int(row[3]), *row[4:])
-    _organisation_of[parsed] = row[3]
+    if not kept:
+        _organisation_of[parsed] = row[3]
+        admission_cache.put(parsed, token, row[:9], generation)
     retry_after = _counted(row, window, leasing)
     if retry_after is _NOT_HELD:
         # Another thread spent the lease this statement counted on.
         row = _admission_row(parsed, secret_hash, token, window, True)
+        if row is None:
+            return None
         retry_after = _counted(row, window, True)
     return _admission_from(row, retry_after, token)
 
@@ -279,7 +296,10 @@ def _admission_row(client_id, secret_hash, token, window, leasing):
     # The lease is bookkeeping: its commit need not wait for the disk.
     unhurried = leasing and bookkeeping.can_be_unhurried()
     statement = _admission_statement(leasing, unhurried)
-    return _first_row(statement, parameters)
+    row = _first_row(statement, parameters)
+    if row is None:
+        return None
+    return (int(row[0]), row[1], row[2], int(row[3]), *row[4:])
 
 
 def _first_row(statement, parameters):

@@ -216,6 +216,9 @@ API_REQUEST_LOG_FLUSH_SECONDS = env.float("API_REQUEST_LOG_FLUSH_SECONDS", defau
 # The API's per-request statement is prepared once per database connection
 # (rutterdash/prepared.py); off for poolers that cannot keep them.
 API_PREPARED_STATEMENTS = env.bool("API_PREPARED_STATEMENTS", default=True)
+# Seconds at most a worker answers a repeated API call from the admission
+# it kept, without a round trip (accounts/admission_cache.py); 0 keeps none.
+API_ADMISSION_CACHE_SECONDS = env.float("API_ADMISSION_CACHE_SECONDS", default=5)
 
 # Webhooks. Seconds to wait before each retry of a failed delivery: six
 # retries over about a day by default, each stretched by up to 10% jitter.
@@ -242,6 +245,9 @@ WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=16)
 # Days settled webhook events (with their messages and attempts) are kept;
 # 0 keeps them for ever.
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# Finished background-task rows (syncs, webhook deliveries) are deleted
+# after this many days by the webhooks sweep; 0 keeps them.
+TASK_RESULT_RETENTION_DAYS = env.int("TASK_RESULT_RETENTION_DAYS", default=7)
 # Link's OAuth sign-in: per-platform provider fields to replace (JSON keyed
 # by platform code; tests aim a platform at a fake provider on loopback), and
 # the time limit on each token request, in seconds.

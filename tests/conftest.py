@@ -1,6 +1,7 @@
 import pytest
 from django.test import Client
 
+from accounts.admission_cache import admission_cache
 from accounts.models import Role
 from rutterdash.environments import Environment
 from rutterdash.scoping import Scope
@@ -13,6 +14,17 @@ from tests.webhook_receiver import Receiver
 def request_log_written_at_once(settings):
     """Batched request-log rows could land after a test emptied its tables."""
     settings.API_REQUEST_LOG_FLUSH_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def admission_cache_per_test():
+    """Start each test with nothing kept; close the listener (it would block
+    dropping the test database)."""
+    admission_cache.forget_all()
+    yield
+    admission_cache.listener.close()
+    admission_cache.listener.retry_now()
+    admission_cache.forget_all()
 
 
 @pytest.fixture
