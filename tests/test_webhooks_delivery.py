@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Role
 from tests.factories import MembershipFactory
@@ -847,3 +848,30 @@ def test_retry_after_may_be_an_http_date():
     assert delivery.retry_after(reply, cap=60) == timedelta(seconds=60)
     garbled = http.Reply(status_code=503, headers={"retry-after": "soon"})
     assert delivery.retry_after(garbled, cap=60) is None
+
+
+def waiting_delivery_tasks():
+    return DBTaskResult.objects.ready().filter(task_path="webhooks.tasks.deliver_due")
+
+
+def test_events_queue_no_second_task_while_one_waits_to_start(
+    sandbox, destination, django_capture_on_commit_callbacks
+):
+    # The database backend, as in production: a row per queued task.
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            record_event(sandbox)
+
+    assert waiting_delivery_tasks().count() == 1
+
+
+def test_a_task_queued_for_later_does_not_stand_in_for_one_now(
+    sandbox, destination, django_capture_on_commit_callbacks
+):
+    delivery.enqueue(run_after=timezone.now() + timedelta(minutes=5))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        record_event(sandbox)
+
+    assert waiting_delivery_tasks().count() == 1
+    assert DBTaskResult.objects.count() == 2

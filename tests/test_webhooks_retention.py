@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from tests.webhooks_page_support import (  # noqa: F401 (autouse fixture)
     attempt_on,
@@ -91,3 +92,39 @@ def test_the_sweep_prunes(sandbox, destination, settings, task_queue):
     call_command("webhooks_sweep")
 
     assert Event.objects.count() == 0
+
+
+def task_row(status, finished_days_ago=None):
+    finished = timezone.now() - timedelta(days=finished_days_ago or 0)
+    return DBTaskResult.objects.create(
+        status=status,
+        finished_at=finished if finished_days_ago is not None else None,
+        args_kwargs={"args": [], "kwargs": {}},
+        task_path="webhooks.tasks.deliver_due",
+        queue_name="default",
+        backend_name="default",
+        run_after=timezone.now(),
+    )
+
+
+def test_the_sweep_deletes_finished_task_rows_past_their_retention(db, settings):
+    settings.TASK_RESULT_RETENTION_DAYS = 7
+    old = task_row("SUCCESSFUL", finished_days_ago=8)
+    old_failure = task_row("FAILED", finished_days_ago=8)
+    recent = task_row("SUCCESSFUL", finished_days_ago=6)
+    waiting = task_row("READY")
+
+    call_command("webhooks_sweep")
+
+    kept = set(DBTaskResult.objects.values_list("pk", flat=True))
+    assert kept == {recent.pk, waiting.pk}
+    assert old.pk not in kept and old_failure.pk not in kept
+
+
+def test_zero_task_retention_keeps_every_task_row(db, settings):
+    settings.TASK_RESULT_RETENTION_DAYS = 0
+    task_row("SUCCESSFUL", finished_days_ago=400)
+
+    retention.prune_task_results()
+
+    assert DBTaskResult.objects.count() == 1

@@ -39,6 +39,8 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import ApiKey, Membership, Role
 from webhooks import events, http, netguard, signing
@@ -1261,8 +1263,22 @@ def _make_due(messages):
 
 
 def enqueue(run_after=None):
-    """Queue a delivery task now, outside any transaction's bookkeeping."""
+    """Queue a delivery task now, outside any transaction's bookkeeping.
+
+    Not if one is queued already and may start now: it will claim whatever
+    was committed before this call (its claims come after it starts), and a
+    task per event filled the task table while a receiver kept failing.
+    """
     from webhooks.tasks import deliver_due
 
+    if run_after is None and _delivery_waiting_to_start(deliver_due):
+        return
     task = deliver_due.using(run_after=run_after) if run_after else deliver_due
     task.enqueue()
+
+
+def _delivery_waiting_to_start(deliver_due):
+    if not isinstance(deliver_due.get_backend(), DatabaseBackend):
+        return False
+    ready = DBTaskResult.objects.ready().filter(task_path=deliver_due.module_path)
+    return ready.exists()

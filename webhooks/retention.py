@@ -2,6 +2,8 @@
 
 An event older than WEBHOOK_RETENTION_DAYS whose messages are all settled
 (succeeded or failed for good) goes, with its messages and their attempts.
+Finished task rows (the worker's record of each sync and delivery task)
+go after TASK_RESULT_RETENTION_DAYS.
 An event with a message still pending or retrying stays until that settles,
 however old: a resend or replay of it is never lost. The sweep
 (`manage.py webhooks_sweep`) prunes a bounded batch each time it runs.
@@ -11,7 +13,10 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import transaction
+from django_tasks import task_backends
+from django_tasks_db.backend import DatabaseBackend
 from django.utils import timezone
 
 from webhooks.models import Attempt, Event, Message, MessageStatus
@@ -52,3 +57,13 @@ def prune(now=None, batch=PRUNE_BATCH):
         events._raw_delete(events.db)
     log.info("Pruned %d webhook events older than %d days", len(expired), days)
     return len(expired)
+
+
+def prune_task_results():
+    """Delete finished task rows older than TASK_RESULT_RETENTION_DAYS."""
+    days = settings.TASK_RESULT_RETENTION_DAYS
+    if not days or not isinstance(task_backends["default"], DatabaseBackend):
+        return
+    call_command(
+        "prune_db_task_results", queue_name="*", min_age_days=days, verbosity=0
+    )
