@@ -5,8 +5,14 @@
 ``on_change`` if anything did. The connection is opened lazily, in the
 process that polls: a forked child never uses its parent's. A lost
 connection also calls ``on_change``, since notifications may have been
-missed, and ``poll`` answers None until a new one is listening; it is
+missed, and ``poll`` answers False until a new one is listening; it is
 opened again after FIRST_RETRY_SECONDS, doubling to MAX_RETRY_SECONDS.
+
+A thread also polls every DRAIN_SECONDS. Without it, a process that
+answers no request for a long while would leave notifications unread:
+after about 130,000 of them the server's backend blocks writing to the
+full socket, holding a snapshot that stops VACUUM (measured on
+PostgreSQL 15), and the server's notification queue grows.
 """
 
 import logging
@@ -22,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class Listener:
+    DRAIN_SECONDS = 1
     FIRST_RETRY_SECONDS = 1
     MAX_RETRY_SECONDS = 30
     CONNECT_TIMEOUT_SECONDS = 5
@@ -30,6 +37,7 @@ class Listener:
         self.channel = channel
         self.on_change = on_change
         self._connection = None
+        self._drainer = None
         self._retry_at = 0.0
         self._delay = 0
         self._warned = False
@@ -75,6 +83,7 @@ class Listener:
             return False
 
         self._delay = 0
+        self._start_drainer()
         if self._warned:
             log.info("Listening on %s again", self.channel)
             self._warned = False
@@ -103,6 +112,19 @@ class Listener:
             notice = self._notices[0]
             raise psycopg.OperationalError(notice.message_primary or "notice")
 
+    def _start_drainer(self):
+        if self._drainer is None:
+            self._drainer = threading.Thread(
+                target=self._keep_draining, name="listener-drain", daemon=True
+            )
+            self._drainer.start()
+
+    def _keep_draining(self):
+        while True:
+            time.sleep(self.DRAIN_SECONDS)
+            if self._connection is not None:
+                self.poll()
+
     def _lost(self, error):
         if self._connection is not None:
             self._connection.close()
@@ -125,6 +147,7 @@ class Listener:
         # The parent's connection is the parent's: never close or read it.
         self._lock = threading.Lock()
         self._connection = None
+        self._drainer = None
         self._retry_at = 0.0
         self._delay = 0
 

@@ -6,6 +6,7 @@ connection of their own, as another worker or the task worker would.
 """
 
 import logging
+import os
 import time
 
 import psycopg
@@ -294,3 +295,34 @@ def _backend_alive(pid):
     with db.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
         return cursor.fetchone()[0] > 0
+
+
+def test_an_idle_worker_still_reads_notifications(api, books, monkeypatch):
+    monkeypatch.setattr(listener.Listener, "DRAIN_SECONDS", 0.01)
+    _kept(api)
+
+    _elsewhere(
+        "UPDATE connections_connection SET disabled = true WHERE id = %s", [books.pk]
+    )
+
+    deadline = time.monotonic() + 5
+    while len(admission_cache):
+        assert time.monotonic() < deadline, "nothing read the notification"
+        time.sleep(0.005)
+
+
+def test_a_forked_child_does_not_use_its_parents_listener(api, books):
+    _kept(api)
+    parents = admission_cache.listener.backend_pid()
+    reading, writing = os.pipe()
+
+    child = os.fork()
+    if child == 0:
+        inherited = admission_cache.listener.backend_pid()
+        os.write(writing, b"none" if inherited is None else b"inherited")
+        os._exit(0)
+    os.waitpid(child, 0)
+
+    assert os.read(reading, 16) == b"none"
+    assert admission_cache.listener.poll()
+    assert admission_cache.listener.backend_pid() == parents
