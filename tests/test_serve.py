@@ -18,14 +18,17 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
-
 from django_tasks_db.models import DBTaskResult
 
-from rutterdash.management.commands import serve
 from rutterdash.environments import Environment
+from rutterdash.management.commands import serve
 from rutterdash.scoping import Scope
 from tests.webhook_receiver import Answer, Receiver
-from tests.webhooks_delivery_support import client_secret, make_destination, record_event
+from tests.webhooks_delivery_support import (
+    client_secret,
+    make_destination,
+    record_event,
+)
 from webhooks.models import Message, MessageStatus
 
 CHILDREN = ("gunicorn", "db_worker", "webhooks_sweep")

@@ -32,12 +32,8 @@ WORKER_STOP_GRACE = 30
 STOP_WAIT = 15
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM to serve itself: its children were told nothing yet."""
-
-
 def _interrupt(signum, frame):
-    raise _Terminated
+    raise KeyboardInterrupt
 
 
 # Exit codes of a child that stopped because it was told to.
@@ -57,9 +53,10 @@ def _described(code):
 class Child:
     """One child process; one that may be restarted keeps its next wait."""
 
-    def __init__(self, name, command):
+    def __init__(self, name, command, own_group=False):
         self.name = name
         self.command = command
+        self.own_group = own_group
         self.process = None
         self.started_at = None
         self.restart_at = None
@@ -67,7 +64,11 @@ class Child:
         self.wait = FIRST_RESTART_WAIT
 
     def start(self):
-        self.process = subprocess.Popen(self.command, cwd=settings.BASE_DIR)
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=settings.BASE_DIR,
+            process_group=0 if self.own_group else None,
+        )
         self.started_at = time.monotonic()
         self.restart_at = None
         self.stopped_seen_at = None
@@ -104,7 +105,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, _interrupt)
         web = Child("gunicorn", self._web_command(options))
         restartable = [
-            Child("db_worker", self._worker_command()),
+            # Out of the terminal's process group: Ctrl-C reaches serve, which
+            # then tells the worker once (see _stop).
+            Child("db_worker", self._worker_command(), own_group=True),
             Child("webhooks_sweep", self._webhook_sweep_command()),
         ]
         children = [web, *restartable]
@@ -114,16 +117,12 @@ class Command(BaseCommand):
             f"Dashboard on http://{options['host']}:{options['port']}/ "
             "(Ctrl-C stops the server and the worker)"
         )
-        told = False
         try:
             self._supervise(web, restartable)
-        except _Terminated:
-            self.stdout.write("Stopping…")
         except KeyboardInterrupt:
-            told = True  # Ctrl-C reaches the whole process group, children too
             self.stdout.write("Stopping…")
         finally:
-            self._stop(children, told)
+            self._stop(children)
 
     def _web_command(self, options):
         return [
@@ -189,19 +188,18 @@ class Command(BaseCommand):
             "%s exited with %s; restarting in %s s", child.name, described, wait
         )
 
-    def _stop(self, children, told):
-        """Stop every child; with `told`, they already had Ctrl-C.
+    def _stop(self, children):
+        """Stop every child, letting the worker finish the task it is running.
 
-        The worker finishes the task it is running on its first stop signal
-        and abandons it on a second, so after Ctrl-C it gets
-        WORKER_STOP_GRACE before the second; the others get SIGTERM at once.
+        db_worker finishes its task on its first stop signal and abandons it
+        on a second, so it gets one SIGTERM and WORKER_STOP_GRACE to finish;
+        the others get SIGTERM once the worker is done.
         """
         running = [child for child in children if child.running()]
-        worker = [child for child in running if child.name == "db_worker"]
-        if not told:
-            for child in worker:
-                child.process.send_signal(signal.SIGTERM)
-        self._let_finish(worker)
+        workers = [child for child in running if child.name == "db_worker"]
+        for child in workers:
+            child.process.send_signal(signal.SIGTERM)
+        self._let_finish(workers)
         for child in running:
             if child.running():
                 child.process.send_signal(signal.SIGTERM)
@@ -209,7 +207,9 @@ class Command(BaseCommand):
             try:
                 child.process.wait(timeout=STOP_WAIT)
             except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop within %s s; killing it", child.name, STOP_WAIT)
+                logger.warning(
+                    "%s did not stop within %s s; killing it", child.name, STOP_WAIT
+                )
                 child.process.kill()
 
     def _let_finish(self, workers):
