@@ -19,6 +19,7 @@ from connections.models import (
     Vendor,
 )
 from platforms import catalog
+from rutterdash import task_queue
 from webhooks import events as webhook_events
 from webhooks import outbox as webhook_outbox
 
@@ -71,8 +72,9 @@ def name_store(connection, platform, store_name=""):
 def enqueue_sync(connection, attempt=1, run_after=None):
     from connections.tasks import sync_connection
 
-    task = sync_connection.using(run_after=run_after) if run_after else sync_connection
-    return task.enqueue(str(connection.id), attempt)
+    return task_queue.enqueue(
+        sync_connection, str(connection.id), attempt, run_after=run_after
+    )
 
 
 # Records written through the API carry platform ids made from their job id.

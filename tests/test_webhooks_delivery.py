@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -875,3 +876,23 @@ def test_a_task_queued_for_later_does_not_stand_in_for_one_now(
 
     assert waiting_delivery_tasks().count() == 1
     assert DBTaskResult.objects.count() == 2
+
+
+def test_a_destination_deleted_while_its_message_is_sent_fails_no_other_outcome(
+    sandbox, receiver, queued
+):
+    client_secret(sandbox)
+    doomed = make_destination(sandbox, receiver.url)
+    kept = make_destination(sandbox, receiver.url)
+    record_event(sandbox)
+    jobs = delivery.claim_due()
+    assert len(jobs) == 2
+
+    doomed.delete()  # as the page does, while the requests are out
+    delivery.record_all([(job, delivery.send(job)) for job in jobs])
+    connection.check_constraints()  # what committing would check
+
+    message = Message.objects.get()
+    assert message.destination == kept
+    assert message.status == MessageStatus.SUCCEEDED
+    assert message.attempts.count() == 1

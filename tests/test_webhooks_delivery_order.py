@@ -199,3 +199,36 @@ def test_one_connections_long_stream_goes_out_in_order_within_seconds(
 
     sent = [json.loads(request.body)["n"] for request in receiver.requests]
     assert sent == list(range(120))
+
+
+def test_a_task_out_of_time_does_not_send_a_slow_streams_rest_one_by_one(
+    sandbox, destination, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    # A stream's share went out on one thread one after another: ten
+    # messages to a receiver answering in 5 s held the task for 50 s.
+    monkeypatch.setattr(delivery, "TASK_SECONDS", 0.2)
+    connection_id = uuid.uuid4()
+    with transaction.atomic():
+        for number in range(4):
+            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
+            outbox.record(
+                sandbox, "CONNECTION_UPDATED", body, connection_id=connection_id
+            )
+    receiver.will(*[Answer(delay=0.5)] * 4)
+    started = time.monotonic()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery.deliver_all_due()
+
+    assert time.monotonic() - started < 1.0
+    assert len(receiver.requests) == 1
+    sent = Message.objects.get(status=MessageStatus.SUCCEEDED)
+    assert sent.event.payload["n"] == 0
+    rest = Message.objects.exclude(pk=sent.pk)
+    assert rest.count() == 3
+    assert not rest.filter(lease_until__isnull=False).exists()
+    assert not rest.filter(attempt_count__gt=0).exists()
+
+    delivery.deliver_due()  # the rest, in order, by a later task
+    numbers = [json.loads(request.body)["n"] for request in receiver.requests]
+    assert numbers[:2] == [0, 1]

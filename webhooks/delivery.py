@@ -39,10 +39,12 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django_tasks import TaskResultStatus
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import ApiKey, Membership, Role
+from rutterdash import task_queue
 from webhooks import events, http, netguard, signing
 from webhooks.models import Attempt, Destination, Message, MessageStatus
 
@@ -143,13 +145,13 @@ def deliver_all_due():
     secrets = _Secrets()
     hand_over_at = time.monotonic() + TASK_SECONDS
     stop_claiming_at = hand_over_at + settings.WEBHOOK_TOTAL_TIMEOUT
-    with _Flight() as flight:
+    with _Flight(hand_over_at) as flight:
         more_due = True
         while True:
             now = time.monotonic()
             draining = now >= hand_over_at
-            if draining and not flight.draining:
-                flight.start_draining()
+            if draining:
+                flight.give_back_slow_waiting()
             if flight.waiting_jobs < LOW_WATER and now < stop_claiming_at:
                 skip = flight.saturated()
                 if draining:
@@ -198,7 +200,8 @@ class _Flight:
     thread builds the next batch.
     """
 
-    def __init__(self):
+    def __init__(self, hand_over_at=None):
+        self.hand_over_at = hand_over_at
         self.threads = settings.WEBHOOK_CONCURRENCY
         self.pool = ThreadPoolExecutor(max_workers=self.threads)
         lock = threading.Lock()
@@ -212,7 +215,6 @@ class _Flight:
         self.closed = False
         self.renewed_at = time.monotonic()
         self.switch_interval = None
-        self.draining = False
 
     def __enter__(self):
         self.switch_interval = sys.getswitchinterval()
@@ -263,9 +265,11 @@ class _Flight:
                 del self.held[job.message.pk]
         release(jobs)
 
-    def start_draining(self):
-        """Send nothing more to slow destinations; what waits for them goes back."""
-        self.draining = True
+    def draining(self):
+        """Past the hand-over: slow destinations get nothing more (_next_streams)."""
+        return self.hand_over_at is not None and time.monotonic() >= self.hand_over_at
+
+    def give_back_slow_waiting(self):
         self.release_waiting(only=_known_slow)
 
     def slow_on_the_wire(self):
@@ -324,9 +328,15 @@ class _Flight:
             outcomes = []
             give_up_at = time.monotonic() + CHUNK_SECONDS * 5
             while streams_taken:
-                outcomes.extend(_send_safely(streams_taken.pop(0)))
+                sent, untried = _send_safely(streams_taken.pop(0), give_up_at)
+                outcomes.extend(sent)
+                if untried:
+                    streams_taken.insert(0, untried)
                 if time.monotonic() > give_up_at:
                     break  # answers got slow: the rest go back in the round
+            # Before any thread takes what goes back: lanes, chunks and the
+            # drain go by it.
+            _note_latency(outcomes)
             with self.work:
                 self._put_back(destination_id, streams_taken)
                 self.on_the_wire[destination_id] -= 1
@@ -346,10 +356,11 @@ class _Flight:
         A destination answering fast gives a thread CHUNK_SECONDS' worth of
         its streams at once, so taking turns costs little per message.
         """
+        draining = self.draining()
         active = len(self.waiting.keys() | self.on_the_wire.keys())
         share = max(1, self.threads // max(active, 1))
         for destination_id, queue in self.waiting.items():
-            if self.draining and _known_slow(destination_id):
+            if draining and _known_slow(destination_id):
                 continue  # given back when the task hands over
             limit = min(lane_count(destination_id), share)
             if self.on_the_wire.get(destination_id, 0) >= limit:
@@ -388,15 +399,15 @@ class _Flight:
         )
 
 
-def _send_safely(stream):
+def _send_safely(stream, give_up_at):
     """send_in_order; a bug in this worker becomes failed attempts, not lost ones."""
     try:
-        return send_in_order(stream)
+        return send_in_order(stream, give_up_at)
     except Exception as error:
         log.exception("Sending webhook messages failed inside the worker")
         problem = type(error).__name__
         reply = http.Reply(error=f"Not sent: the worker failed ({problem}).")
-        return [(job, reply) for job in stream]
+        return [(job, reply) for job in stream], []
 
 
 def _known_slow(destination_id):
@@ -483,6 +494,8 @@ def lane_count(destination_id):
 
 def _note_latency(outcomes):
     for job, reply in outcomes:
+        if reply is None:
+            continue
         destination_id = job.message.destination_id
         seconds = reply.duration_ms / 1000
         before = _latency.get(destination_id, seconds)
@@ -497,16 +510,26 @@ def stream_of(message):
     return (message.destination_id, connection_id)
 
 
-def send_in_order(jobs):
-    """Send one stream's jobs one by one; after a failure the rest are not sent.
+def send_in_order(jobs, give_up_at=None):
+    """Send one stream's jobs one by one: (outcomes, the jobs left untried).
 
-    A job not sent is paired with None and put back by record_all.
+    After a failure the rest are not sent: each is paired with None and put
+    back by record_all. Past `give_up_at` (monotonic), after a success, the
+    rest are left untried, for a thread to take in its turn: one stream
+    to a receiver answering in seconds would otherwise hold a thread, and
+    the task, for as many times that.
     """
     outcomes = []
-    for job in jobs:
-        stopped = outcomes and not (outcomes[-1][1] and outcomes[-1][1].succeeded)
-        outcomes.append((job, None if stopped else send(job)))
-    return outcomes
+    for position, job in enumerate(jobs):
+        if outcomes:
+            last = outcomes[-1][1]
+            if not (last and last.succeeded):
+                outcomes.append((job, None))
+                continue
+            if give_up_at is not None and time.monotonic() > give_up_at:
+                return outcomes, jobs[position:]
+        outcomes.append((job, send(job)))
+    return outcomes, []
 
 
 def send(job):
@@ -524,9 +547,9 @@ def record_all(outcomes):
         return
     held = [job for job, reply in outcomes if reply is None]
     outcomes = [(job, reply) for job, reply in outcomes if reply is not None]
-    _note_latency(outcomes)
     now = timezone.now()
     with transaction.atomic():
+        outcomes = _still_there(outcomes)
         _put_back(held, now)
         for job, reply in outcomes:
             _finish_attempt(job.attempt, reply)
@@ -544,6 +567,25 @@ def record_all(outcomes):
             _wake_at(min(retries), now)
     for job, reply in outcomes:
         _log_outcome(job.message, reply)
+
+
+def _still_there(outcomes):
+    """The outcomes whose message still exists, locked until they are recorded.
+
+    Deleting a destination deletes its messages, those on the wire too: an
+    attempt recorded for one of them would fail the whole group's insert.
+    """
+    pks = [job.message.pk for job, _ in outcomes]
+    present = set(
+        Message.objects.select_for_update()
+        .filter(pk__in=pks)
+        .values_list("pk", flat=True)
+    )
+    if len(present) == len(pks):
+        return outcomes
+    gone = len(pks) - len(present)
+    log.info("%d webhook messages were deleted while being sent; not recorded", gone)
+    return [(job, reply) for job, reply in outcomes if job.message.pk in present]
 
 
 # Claiming.
@@ -1265,20 +1307,28 @@ def _make_due(messages):
 def enqueue(run_after=None):
     """Queue a delivery task now, outside any transaction's bookkeeping.
 
-    Not if one is queued already and may start now: it will claim whatever
-    was committed before this call (its claims come after it starts), and a
-    task per event filled the task table while a receiver kept failing.
+    Not if one is queued already to start by then (_delivery_queued_by): a
+    task per event or retry filled the task table while a receiver kept
+    failing.
     """
     from webhooks.tasks import deliver_due
 
-    if run_after is None and _delivery_waiting_to_start(deliver_due):
+    if _delivery_queued_by(deliver_due, run_after or timezone.now()):
         return
-    task = deliver_due.using(run_after=run_after) if run_after else deliver_due
-    task.enqueue()
+    task_queue.enqueue(deliver_due, run_after=run_after)
 
 
-def _delivery_waiting_to_start(deliver_due):
+def _delivery_queued_by(deliver_due, when):
+    """Whether a delivery task waits to start at `when` or sooner.
+
+    It claims after it starts, so it sees everything committed before now;
+    what falls due after it ran is queued for by its own end
+    (_wake_for_next_retry).
+    """
     if not isinstance(deliver_due.get_backend(), DatabaseBackend):
         return False
-    ready = DBTaskResult.objects.ready().filter(task_path=deliver_due.module_path)
-    return ready.exists()
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY,
+        task_path=deliver_due.module_path,
+        run_after__lte=when,
+    ).exists()

@@ -15,9 +15,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 from django_tasks import task_backends
 from django_tasks_db.backend import DatabaseBackend
-from django.utils import timezone
 
 from webhooks.models import Attempt, Event, Message, MessageStatus
 
