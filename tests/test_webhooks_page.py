@@ -81,7 +81,7 @@ def test_the_list_shows_status_and_the_days_success_rate(admin_client, destinati
 
     assert "Disabled" in page
     assert "Receiver moved" in page
-    assert "50% of 2 succeeded" in page
+    assert "50% of 2 attempts succeeded" in page
 
 
 def test_a_failing_destination_says_since_when(admin_client, destination):

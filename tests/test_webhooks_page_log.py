@@ -266,7 +266,8 @@ def test_the_message_page_shows_payload_attempts_and_next_retry(
     assert "upstream broke" in page
     assert "Timed out after 15 s" in page
     assert "sha256=abc" in page
-    assert response.context["next_attempt_at"] == message.next_attempt_at
+    assert response.context["next_step"]["code"] == "scheduled"
+    assert response.context["next_step"]["when"] == message.next_attempt_at
 
 
 def test_an_attempt_on_the_wire_shows_as_in_flight(developer_client, destination):
@@ -285,7 +286,8 @@ def test_an_attempt_on_the_wire_shows_as_in_flight(developer_client, destination
     page = response.content.decode()
     assert "HTTP 503" in page
     assert "Attempt 2:" in page and "In flight" in page
-    assert response.context["next_attempt_at"] is None
+    assert response.context["next_step"]["code"] == "in_flight"
+    assert response.context["next_step"]["when"] is None
 
 
 def test_an_expired_lease_is_not_shown_as_in_flight(developer_client, destination):
@@ -305,7 +307,8 @@ def test_a_finished_message_has_no_next_retry(developer_client, destination):
 
     response = developer_client.get(_message_url("message", message))
 
-    assert response.context["next_attempt_at"] is None
+    assert response.context["next_step"]["code"] == "none"
+    assert response.context["next_step"]["when"] is None
     assert "Resend" in response.content.decode()
 
 

@@ -206,7 +206,7 @@ class LogFilterForm(forms.Form):
         ]
         self.fields["event_type"].choices = event_types
         self.fields["destination"].choices = [("", "Any destination")] + [
-            (str(d.pk), d.description or d.url) for d in destinations
+            (str(d.pk), destination_label(d)) for d in destinations
         ]
 
     def clean(self):
@@ -222,6 +222,13 @@ class LogFilterForm(forms.Form):
 
     def filters(self):
         return {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
+
+
+def destination_label(destination):
+    """The URL, which tells destinations apart, then the description if any."""
+    if destination.description:
+        return f"{destination.url} ({destination.description})"
+    return destination.url
 
 
 class CursorInvalid(Exception):

@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 STRIP_HOURS = 24
 FINISHED = (MessageStatus.SUCCEEDED, MessageStatus.FAILED)
+OPEN = (MessageStatus.PENDING, MessageStatus.RETRYING)
 DESTINATION_DISABLED = "Enable this destination before sending to it again."
 STATUS_FIELDS = [
     "enabled",
@@ -85,9 +86,15 @@ def destination_create(scope, url, **fields):
 
 
 def destination_update(destination, **fields):
+    """Save a destination's settings.
+
+    Turning it off fails its open messages as destination_disable() does;
+    how many is left in `destination.failed_on_disable` for the page to say.
+    """
     if fields.get("url", destination.url) != destination.url:
         check_url(fields["url"])
     was_enabled = destination.enabled
+    destination.failed_on_disable = None
 
     for name, value in fields.items():
         setattr(destination, name, value)
@@ -98,22 +105,80 @@ def destination_update(destination, **fields):
     if was_enabled and not destination.enabled:
         _mark_disabled(destination, DISABLED_BY_MEMBER)
         changed += STATUS_FIELDS
-    # Only what changed: the worker keeps the health fields up to date.
-    destination.save(update_fields=set(changed))
+    with transaction.atomic():
+        # Only what changed: the worker keeps the health fields up to date.
+        destination.save(update_fields=set(changed))
+        if was_enabled and not destination.enabled:
+            destination.failed_on_disable = fail_open_messages(
+                destination, destination.disabled_reason
+            )
     return destination
 
 
 def destination_disable(destination, reason=""):
+    """Stop sending to a destination; returns how many open messages it failed.
+
+    Its backlog is failed at once, all of it, rather than whenever a worker
+    happens to look at it: the page says how many, and "Replay failed
+    messages" sends them once the destination is enabled again.
+    """
     _mark_disabled(destination, reason or DISABLED_BY_MEMBER)
-    destination.save(update_fields=STATUS_FIELDS)
-    log.info("Webhook destination %s disabled", destination.pk)
+    with transaction.atomic():
+        destination.save(update_fields=STATUS_FIELDS)
+        failed = fail_open_messages(destination, destination.disabled_reason)
+    log.info(
+        "Webhook destination %s disabled; %d open messages failed",
+        destination.pk,
+        failed,
+    )
+    return failed
+
+
+def fail_open_messages(destination, reason):
+    """Close every open message of a destination that no worker holds, as FAILED.
+
+    One UPDATE: pending and retrying messages whose lease is unset or has run
+    out become failed with last_error "Not sent: <reason>" and no next
+    attempt. Messages a worker holds (on the wire) are left to finish. A
+    worker's claim locks the rows it takes (FOR UPDATE SKIP LOCKED), so a
+    message claimed meanwhile is either leased, and left alone, or failed
+    here, never both. An expired lease is kept, so a replay still records
+    the attempt the dead worker held. Returns how many were failed.
+
+    `destination` is a Destination or its primary key.
+    """
+    destination_id = getattr(destination, "pk", destination)
+    unleased = Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now())
+    return Message.objects.filter(
+        unleased, destination_id=destination_id, status__in=OPEN
+    ).update(
+        status=MessageStatus.FAILED,
+        next_attempt_at=None,
+        last_error=_cut(f"Not sent: {reason or 'the destination is disabled.'}"),
+    )
+
+
+def _cut(text):
+    room = Message._meta.get_field("last_error").max_length
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def destination_enable(destination):
+    """Send to a destination again; False if it was enabled already.
+
+    Enabling after a disable (by a person, the API or automatically) is the
+    admin saying the receiver is fixed: the failure clock starts over, so
+    "Failing since" and any pause are cleared. Enabling one that is already
+    enabled (a second click, an old tab) changes nothing, and in particular
+    does not restart the clock of a destination that is failing.
+    """
+    if destination.enabled:
+        return False
     destination.enabled = True
     _clear_failure(destination)
     destination.save(update_fields=STATUS_FIELDS)
     log.info("Webhook destination %s enabled", destination.pk)
+    return True
 
 
 def _mark_disabled(destination, reason):
@@ -138,13 +203,14 @@ def destination_delete(destination):
     does the same in a fraction of that. The lock keeps the worker from
     claiming one of them meanwhile.
     """
+    destination_id = destination.pk
     messages = Message.objects.filter(destination=destination)
     with transaction.atomic():
         list(messages.select_for_update().values_list("pk", flat=True))
         Attempt.objects.filter(message__destination=destination).delete()
         messages._raw_delete(messages.db)
         destination.delete()
-    log.info("Webhook destination %s deleted", destination.pk)
+    log.info("Webhook destination %s deleted", destination_id)
 
 
 def default_overlap():
@@ -234,6 +300,25 @@ def _replayable(destination, since):
     )
 
 
+def disable_after():
+    """WEBHOOK_DISABLE_AFTER in words, such as "5 days" or "1 day 6 hours"."""
+    seconds = settings.WEBHOOK_DISABLE_AFTER
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [
+        f"{count} {unit}{'' if count == 1 else 's'}"
+        for count, unit in (
+            (days, "day"),
+            (hours, "hour"),
+            (minutes, "minute"),
+            (seconds, "second"),
+        )
+        if count
+    ]
+    return " ".join(parts) or "0 seconds"
+
+
 def destination_status(destination):
     """How a destination is doing, for its badge: a code and a sentence."""
     if not destination.enabled:
@@ -241,7 +326,11 @@ def destination_status(destination):
         return {"code": "disabled", "label": "Disabled", "detail": reason}
     if destination.failing_since:
         since = destination.failing_since.astimezone(UTC)
-        detail = f"Deliveries failing since {since:%d %b %Y %H:%M} UTC."
+        cutoff = since + timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER)
+        detail = (
+            f"Deliveries failing since {since:%d %b %Y %H:%M} UTC; if they still "
+            f"fail after {cutoff:%d %b %Y %H:%M} UTC, it is disabled automatically."
+        )
         return {"code": "failing", "label": "Failing", "detail": detail}
     return {"code": "healthy", "label": "Enabled", "detail": ""}
 
@@ -314,6 +403,55 @@ def _bucket(hour, row):
 def _rate(succeeded, sent):
     """Whole per cent, rounded down so a single failure never shows as 100."""
     return 100 * succeeded // sent if sent else None
+
+
+def open_backlogs(destinations):
+    """Open (pending or retrying) messages per destination, and the oldest's time.
+
+    One aggregate query for all of them, served by the (destination,
+    status, created) index; a destination with nothing open is left out.
+    """
+    rows = (
+        Message.objects.filter(destination__in=destinations, status__in=OPEN)
+        .values("destination_id")
+        .annotate(open=Count("id"), oldest=Min("created"))
+        .order_by()
+    )
+    return {
+        row["destination_id"]: {"open": row["open"], "oldest": row["oldest"]}
+        for row in rows
+    }
+
+
+def next_step(message, now=None):
+    """What happens next to a message, honestly, for the log and its page.
+
+    A dict with a `code` and a `label`, and `when` where a time belongs:
+    - "none": it has finished;
+    - "in_flight": a worker holds it (on the wire or waiting its turn);
+    - "disabled": its destination is disabled, so it will not be sent;
+    - "paused": its destination is paused until `when`, and it waits;
+    - "due": it is due now and waits for a worker;
+    - "scheduled": the next attempt is at `when`.
+    The message's destination should be loaded with it (select_related).
+    """
+    now = now or timezone.now()
+    if message.status not in OPEN:
+        return {"code": "none", "label": "—", "when": None}
+    if message.lease_until and message.lease_until > now:
+        return {"code": "in_flight", "label": "Being sent", "when": None}
+    destination = message.destination
+    if not destination.enabled:
+        label = "Not sent: the destination is disabled"
+        return {"code": "disabled", "label": label, "when": None}
+    paused = paused_until(destination, now)
+    due = message.next_attempt_at
+    if paused and not message.is_test and (due is None or due < paused):
+        label = "Waiting: destination paused until"
+        return {"code": "paused", "label": label, "when": paused}
+    if due is None or due <= now:
+        return {"code": "due", "label": "Due now", "when": None}
+    return {"code": "scheduled", "label": "", "when": due}
 
 
 def scoped_messages(scope):

@@ -14,7 +14,7 @@ from django.views.decorators.http import (
 from accounts.decorators import admin_required, member_required
 from accounts.elsewhere import get_in_scope
 from webhooks import forms, services
-from webhooks.models import Destination, MessageStatus
+from webhooks.models import Destination
 
 LOG_PAGE_SIZE = 50
 RECENT_MESSAGES = 10
@@ -25,12 +25,14 @@ RECENT_MESSAGES = 10
 def index(request):
     destinations = list(request.scope.all(Destination))
     strips = services.success_rate_strips(destinations)
+    backlogs = services.open_backlogs(destinations)
 
     rows = [
         {
             "destination": destination,
             "status": services.destination_status(destination),
             "strip": strips[destination.pk],
+            "backlog": backlogs.get(destination.pk),
         }
         for destination in destinations
     ]
@@ -65,15 +67,18 @@ def destination_create(request):
 def destination_detail(request, destination_id):
     destination = _destination(request, destination_id)
     recent = destination.messages.select_related("event")[:RECENT_MESSAGES]
+    backlog = services.open_backlogs([destination]).get(destination.pk)
 
     context = {
         "page": "webhooks",
         "destination": destination,
         "status": services.destination_status(destination),
         "strip": services.success_rate_strip(destination),
+        "backlog": backlog,
         "recent": recent,
         "previous_secret_active": services.previous_secret_active(destination),
         "paused_until": services.paused_until(destination),
+        "disable_after": services.disable_after(),
         "disable_form": forms.DisableForm(),
         "rotate_form": forms.RotateForm(),
         "replay_form": forms.ReplayForm(),
@@ -98,7 +103,11 @@ def destination_edit(request, destination_id):
     except services.DestinationRefused as refusal:
         form.add_error("url", str(refusal))
         return _form_page(request, form, destination)
-    messages.success(request, "Saved.")
+    failed = destination.failed_on_disable
+    if failed is None:
+        messages.success(request, "Saved.")
+    else:
+        messages.success(request, f"Saved and disabled. {_failed_on_disable(failed)}")
     return redirect("webhooks:destination", destination.pk)
 
 
@@ -122,9 +131,29 @@ def destination_disable(request, destination_id):
     if not form.is_valid():
         return HttpResponseBadRequest("The reason is too long.")
 
-    services.destination_disable(destination, form.cleaned_data["reason"])
-    messages.success(request, f"Disabled {destination.url}. Nothing is sent to it.")
+    if not destination.enabled:
+        messages.info(request, f"{destination.url} is already disabled.")
+        return redirect("webhooks:destination", destination.pk)
+
+    failed = services.destination_disable(destination, form.cleaned_data["reason"])
+    messages.success(
+        request,
+        f"Disabled {destination.url}. Nothing is sent to it. "
+        + _failed_on_disable(failed),
+    )
     return redirect("webhooks:destination", destination.pk)
+
+
+def _failed_on_disable(count):
+    if count == 0:
+        return "No messages were waiting to be sent."
+    noun = "message that was" if count == 1 else "messages that were"
+    verb = "shows" if count == 1 else "show"
+    return (
+        f"{count} {noun} waiting to be sent now {verb} as failed; after enabling "
+        "it again, “Replay failed messages” sends them. Messages already on "
+        "their way finish normally."
+    )
 
 
 @require_POST
@@ -132,8 +161,14 @@ def destination_disable(request, destination_id):
 def destination_enable(request, destination_id):
     destination = _destination(request, destination_id)
 
-    services.destination_enable(destination)
-    messages.success(request, f"Enabled {destination.url}.")
+    if not services.destination_enable(destination):
+        messages.info(request, f"{destination.url} is already enabled.")
+        return redirect("webhooks:destination", destination.pk)
+    messages.success(
+        request,
+        f"Enabled {destination.url}. New events are sent to it; replay failed "
+        "messages below to send what it missed.",
+    )
     return redirect("webhooks:destination", destination.pk)
 
 
@@ -241,6 +276,9 @@ def message_list(request):
         filters = form.filters()
         before = filters.pop("before", None)
         log, more = services.message_log(request.scope, filters, before, LOG_PAGE_SIZE)
+        now = timezone.now()
+        for message in log:
+            message.next_step = services.next_step(message, now)
     context = {
         "page": "webhooks",
         "form": form,
@@ -266,18 +304,16 @@ def _log_query(params):
 def message_detail(request, message_id):
     message = _message(request, message_id)
     attempts = list(message.attempts.all())
-    waiting = message.status in (MessageStatus.PENDING, MessageStatus.RETRYING)
+    next_step = services.next_step(message)
     # A leased message's current attempt has no row until its outcome is known.
-    in_flight = bool(message.lease_until and message.lease_until > timezone.now())
+    in_flight = next_step["code"] == "in_flight"
 
     context = {
         "page": "webhooks",
         "message": message,
         "payload": json.dumps(message.event.payload, indent=2, sort_keys=True),
         "attempts": attempts,
-        "next_attempt_at": (
-            message.next_attempt_at if waiting and not in_flight else None
-        ),
+        "next_step": next_step,
         "in_flight": in_flight,
         "finished": message.status in services.FINISHED,
     }
