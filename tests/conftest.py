@@ -103,6 +103,7 @@ def no_wake_up_queued_yet(monkeypatch):
     from webhooks import delivery
 
     monkeypatch.setattr(delivery, "_wake_queued_for", None)
+    monkeypatch.setattr(delivery, "_throttled_until", {})
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from tests.webhooks_delivery_support import (
     make_destination,
     record_event,
 )
-from webhooks import delivery, http, outbox
+from webhooks import delivery, http, outbox, services
 from webhooks.models import Destination, Message, MessageStatus
 
 
@@ -773,6 +773,10 @@ def test_schedule_many_starts_a_new_cycle_for_each_in_one_go(
         message = message_of(event)
         assert (message.status, message.last_error) == (MessageStatus.PENDING, "")
         assert message.cycle_start == message.attempt_count == 2
+    # The failing destination's share went out in the last claim; the
+    # replay goes THROTTLE_WAIT later, with the next share.
+    assert deliver() == 0
+    delivery._throttled_until.clear()
     deliver()
     assert len(receiver.requests) == 6
     assert not Message.objects.exclude(status=MessageStatus.SUCCEEDED).exists()
@@ -896,3 +900,76 @@ def test_a_destination_deleted_while_its_message_is_sent_fails_no_other_outcome(
     assert message.destination == kept
     assert message.status == MessageStatus.SUCCEEDED
     assert message.attempts.count() == 1
+
+
+def test_a_claim_takes_turns_across_destinations_not_the_oldest_backlog(
+    sandbox, receiver, queued
+):
+    # The oldest due across all destinations filled every batch with one
+    # backlog; a fast destination's messages waited minutes behind it.
+    client_secret(sandbox)
+    backlogged = make_destination(sandbox, "http://127.0.0.1:9/backlog")
+    for _ in range(delivery.BATCH_SIZE + 10):
+        record_event(sandbox)
+    Message.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    fresh = make_destination(sandbox, receiver.url)
+    later = [record_event(sandbox) for _ in range(5)]
+
+    jobs = delivery.claim_due()
+
+    claimed = Counter(job.message.destination_id for job in jobs)
+    assert claimed[fresh.pk] == 5
+    assert claimed[backlogged.pk] == delivery.BATCH_SIZE - 5
+    to_fresh = {
+        job.message.event_id for job in jobs if job.message.destination == fresh
+    }
+    assert to_fresh == {event.id for event in later}
+
+
+def test_a_claim_takes_no_more_of_a_failing_destination_than_its_share(
+    sandbox, receiver, queued
+):
+    failing = make_destination(
+        sandbox, "http://127.0.0.1:9/failing", failing_since=timezone.now()
+    )
+    for _ in range(10):
+        record_event(sandbox)
+
+    jobs = delivery.claim_due()
+
+    assert len(jobs) == delivery.FAILING_SHARE
+    untouched = Message.objects.filter(destination=failing, lease_until__isnull=True)
+    assert untouched.count() == 10 - delivery.FAILING_SHARE
+
+
+def test_a_410_fails_the_destinations_whole_backlog_not_just_what_was_sent(
+    sandbox, destination, receiver, queued
+):
+    receiver.will(Answer(410))
+    record_event(sandbox)
+    jobs = delivery.claim_due()
+    for _ in range(4):
+        record_event(sandbox)  # waiting behind the one on the wire
+
+    delivery.record_all([(job, delivery.send(job)) for job in jobs])
+
+    assert Message.objects.filter(status=MessageStatus.FAILED).count() == 5
+    waiting = Message.objects.exclude(pk=jobs[0].message.pk)
+    gone = "Not sent: The receiver answered 410"
+    assert all(message.last_error.startswith(gone) for message in waiting)
+
+
+def test_a_failure_on_the_wire_to_a_destination_disabled_meanwhile_is_not_retried(
+    sandbox, destination, receiver, queued
+):
+    receiver.will(Answer(500))
+    record_event(sandbox)
+    jobs = delivery.claim_due()
+
+    services.destination_disable(Destination.objects.get(pk=destination.pk))
+    delivery.record_all([(job, delivery.send(job)) for job in jobs])
+
+    message = Message.objects.get()
+    assert message.status == MessageStatus.FAILED
+    assert message.next_attempt_at is None
+    assert message.attempts.get().status_code == 500

@@ -21,6 +21,7 @@ when a destination keeps failing for WEBHOOK_DISABLE_AFTER.
 """
 
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -453,15 +454,7 @@ def claim_due(limit=None, secrets=None, skip=()):
     limit = limit or BATCH_SIZE
     now = timezone.now()
     with transaction.atomic():
-        due = list(
-            _due(now)
-            .exclude(destination_id__in=skip)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("event")
-            # Due time alone, so the partial index serves it without a sort;
-            # a stream's own order is kept by _keep_order.
-            .order_by("next_attempt_at")[:limit]
-        )
+        due = _lock_due(now, limit, [*skip, *_throttled(now)])
         _attach_destinations(due)
         ready = [message for message in due if _ready(message, now)]
         claimable = _within_queue_time(_keep_order(_throttle(ready, now), now))
@@ -472,6 +465,79 @@ def claim_due(limit=None, secrets=None, skip=()):
         secrets.new_batch(now)
         jobs = [_job(message, now, secrets) for message in claimable]
     return jobs
+
+
+def _lock_due(now, limit, skip):
+    """Lock up to `limit` due messages, taking turns across destinations.
+
+    Each destination offers its oldest due messages, no more than a claim
+    would take of it (_claim_caps); the batch takes every destination's
+    first, then every second, and so on. Taking the oldest due across all
+    destinations instead let a slow or failing destination's backlog fill
+    every batch, and a fast destination's messages waited minutes behind
+    it. SQLite (one worker, a demo) takes them in due order.
+    """
+    if db.connection.vendor != "postgresql":
+        return list(
+            _due(now)
+            .exclude(destination_id__in=skip)
+            .select_related("event")
+            .order_by("next_attempt_at")[:limit]
+        )
+    parameters = {
+        "now": now,
+        "limit": limit,
+        "skip": list(skip),
+        "caps": json.dumps(_claim_caps(limit)),
+        "failing_share": FAILING_SHARE,
+        "open": list(OPEN),
+    }
+    with db.connection.cursor() as cursor:
+        cursor.execute(_fair_claim_sql(), parameters)
+        ids = [row[0] for row in cursor.fetchall()]
+    found = Message.objects.filter(pk__in=ids).select_related("event").in_bulk()
+    return [found[pk] for pk in ids if pk in found]
+
+
+def _claim_caps(limit):
+    """Messages a claim takes of each destination whose answer time is known."""
+    return {
+        str(destination_id): min(limit, _claimable_jobs(destination_id))
+        for destination_id in list(_latency)
+    }
+
+
+@functools.cache
+def _fair_claim_sql():
+    destination = _quote(Destination._meta.db_table)
+    message = _quote(Message._meta.db_table)
+    return f"""
+        SELECT picked.id
+        FROM {destination} d
+        CROSS JOIN LATERAL (
+            SELECT locked.id, locked.next_attempt_at,
+                row_number() OVER (ORDER BY locked.next_attempt_at) AS turn
+            FROM (
+                SELECT m.id, m.next_attempt_at
+                FROM {message} m
+                WHERE m.destination_id = d.id
+                    AND m.status = ANY(%(open)s)
+                    AND m.next_attempt_at <= %(now)s
+                    AND (m.lease_until IS NULL OR m.lease_until < %(now)s)
+                ORDER BY m.next_attempt_at
+                LIMIT CASE
+                    WHEN d.failing_since IS NOT NULL THEN %(failing_share)s
+                    ELSE COALESCE(
+                        (%(caps)s::jsonb ->> d.id::text)::int, %(limit)s
+                    )
+                END
+                FOR UPDATE OF m SKIP LOCKED
+            ) locked
+        ) picked
+        WHERE NOT (d.id = ANY(%(skip)s::uuid[]))
+        ORDER BY picked.turn, picked.next_attempt_at
+        LIMIT %(limit)s
+    """
 
 
 def streams(jobs):
@@ -558,6 +624,7 @@ def record_all(outcomes):
         update_rows([job.message for job, _ in outcomes], _MESSAGE_FIELDS)
         for destination, replies in _by_destination(outcomes).items():
             _update_destination(destination, replies, now)
+        _fail_the_disabled(outcomes)
         retries = [
             job.message.next_attempt_at
             for job, _ in outcomes
@@ -724,11 +791,13 @@ def _claimable_jobs(destination_id):
 
 
 def _throttle(messages, now):
-    """A failing destination gets FAILING_SHARE messages a batch, not every thread.
+    """A failing destination gets FAILING_SHARE messages per THROTTLE_WAIT.
 
-    The rest wait THROTTLE_WAIT, so that its backlog does not fill the front
-    of every claim and crowd other destinations out; a receiver that answers
-    again gets its backlog at full speed once a delivery succeeds.
+    Per worker process: claims leave it out until then (_throttled), so
+    its backlog neither fills the front of every claim nor gets an attempt
+    in each of them; a receiver that answers again gets its backlog at full
+    speed once a delivery succeeds. Any more of it in this batch (the fair
+    claim takes no more than its share; SQLite's takes any) waits too.
     """
     taken = Counter()
     kept, later = [], []
@@ -741,7 +810,32 @@ def _throttle(messages, now):
         taken[destination.pk] += 1
         kept.append(message)
     update_rows(later, ["next_attempt_at"])
+    # Only a backlog is held back: a retry or a resend on its own goes.
+    used_up = [d for d, count in taken.items() if count >= FAILING_SHARE]
+    used_up = [d for d in used_up if _is_failing(d, kept)]
+    for destination_id in used_up:
+        _throttled_until[destination_id] = now + THROTTLE_WAIT
+    if used_up:
+        _wake_at(now + THROTTLE_WAIT, now)
     return kept
+
+
+def _is_failing(destination_id, messages):
+    return any(
+        m.destination_id == destination_id and m.destination.failing_since
+        for m in messages
+    )
+
+
+# Failing destinations this process leaves out of claims until then.
+_throttled_until = {}
+
+
+def _throttled(now):
+    for destination_id, until in list(_throttled_until.items()):
+        if until <= now:
+            _throttled_until.pop(destination_id, None)
+    return list(_throttled_until)
 
 
 def _wake_for_the_held_back(due, ready, claimable, now):
@@ -1202,6 +1296,7 @@ def _update_destination(destination, replies, now):
         health["last_success_at"] = now
     if latest.succeeded:
         rows.update(**health, failing_since=None, paused_until=None)
+        _throttled_until.pop(destination.pk, None)
         return
 
     pause = _pause(latest, now)
@@ -1252,8 +1347,33 @@ def disable(destination, reason):
     )
     if not updated:
         return
-    log.info("Webhook destination %s disabled: %s", destination.pk, reason)
+    from webhooks.services import fail_open_messages
+
+    failed = fail_open_messages(destination, reason)
+    log.info(
+        "Webhook destination %s disabled (%d waiting messages failed): %s",
+        destination.pk,
+        failed,
+        reason,
+    )
     transaction.on_commit(lambda: _email_admins(destination, reason))
+
+
+def _fail_the_disabled(outcomes):
+    """Close what failed on the wire to a destination disabled meanwhile.
+
+    Its retries would otherwise wait hours before a claim closed them.
+    """
+    failed_to = {
+        job.message.destination_id for job, reply in outcomes if not reply.succeeded
+    }
+    if not failed_to:
+        return
+    from webhooks.services import fail_open_messages
+
+    disabled = Destination.objects.filter(pk__in=failed_to, enabled=False)
+    for destination in disabled.only("pk", "disabled_reason"):
+        fail_open_messages(destination, destination.disabled_reason)
 
 
 def _email_admins(destination, reason):

@@ -123,6 +123,12 @@ class Message(models.Model):
                 condition=models.Q(status__in=["pending", "retrying"]),
                 name="webhooks_message_due",
             ),
+            # The same per destination: each claim takes turns across them.
+            models.Index(
+                fields=["destination", "next_attempt_at"],
+                condition=models.Q(status__in=["pending", "retrying"]),
+                name="webhooks_message_due_to",
+            ),
             models.Index(fields=["destination", "-created"]),
             models.Index(fields=["destination", "status", "created"]),
         ]
