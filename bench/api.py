@@ -22,6 +22,9 @@ warm-up of each:
   write: POST /versioned/accounting/customers, a new customer each time;
   bare:  GET  /bench/bare, a plain Django view under the same server and
          middleware answering the bytes the list call answered;
+  bare-api-chain: GET /versioned/bench/bare, the same bare view behind
+         the API's short middleware chain (rutterdash.middleware) instead
+         of the dashboard's full one;
   bare-query: GET /bench/bare-query, the same bytes after one SELECT 1
          (the least a view reading the database pays);
   bare-db: GET /bench/bare-db, a plain view doing the list's database
@@ -69,7 +72,15 @@ CONCURRENCY = 8
 WARM_UP = 200
 WORKERS = 2
 RATIO_TARGET = 0.7
-SCENARIOS = ("list", "list-miss", "write", "bare", "bare-query", "bare-db")
+SCENARIOS = (
+    "list",
+    "list-miss",
+    "write",
+    "bare",
+    "bare-api-chain",
+    "bare-query",
+    "bare-db",
+)
 # list-miss asks for the same accounts with a limit that changes every
 # time (all above the 35 accounts), so no kept page ever fits: the cost
 # of a list call just after the books changed.
@@ -370,6 +381,7 @@ def _requests(seeded):
     headers = _headers(seeded.authorization)
     list_call = ("GET", _list_path(seeded.access_token), None, headers)
     bare_call = ("GET", "/bench/bare", None, {})
+    bare_api_chain_call = ("GET", "/versioned/bench/bare", None, {})
     bare_query_call = ("GET", "/bench/bare-query", None, {})
     bare_db_call = (
         "GET",
@@ -394,6 +406,7 @@ def _requests(seeded):
         "list-miss": list_miss_call,
         "write": write_call,
         "bare": lambda: bare_call,
+        "bare-api-chain": lambda: bare_api_chain_call,
         "bare-query": lambda: bare_query_call,
         "bare-db": lambda: bare_db_call,
     }
@@ -412,7 +425,7 @@ def _new_customer():
 
 def _check_bare_matches_list(port, requests):
     _, list_body = _call(port, *requests["list"]())
-    for bare in ("bare", "bare-query"):
+    for bare in ("bare", "bare-api-chain", "bare-query"):
         _, bare_body = _call(port, *requests[bare]())
         if list_body != bare_body:
             raise SystemExit(f"The {bare} view does not answer the list's bytes")
@@ -554,6 +567,13 @@ def _print_results(rounds):
         r["list"].per_second / r["bare-query"].per_second for r in rounds
     )
     print(f"list/bare-query {one_query:.2f} (against a view with one round trip)")
+    short_chain = statistics.median(
+        r["list"].per_second / r["bare-api-chain"].per_second for r in rounds
+    )
+    print(
+        f"list/bare-api-chain {short_chain:.2f} (against the bare view behind the "
+        "API's own short middleware chain)"
+    )
     cpu_ratio = statistics.median(
         _server_ms(r["bare"]) / _server_ms(r["list"]) for r in rounds
     )

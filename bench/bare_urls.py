@@ -5,7 +5,9 @@ Three bare views, so the API can be compared with Django doing (a)
 nothing, (b) one database round trip and (c) the same database work:
 
 - /bench/bare answers, with no work at all, the bytes that the API's list
-  call answered once (read from the file named by BENCH_BARE_BODY);
+  call answered once (read from the file named by BENCH_BARE_BODY), through
+  the dashboard's full middleware; /versioned/bench/bare the same through
+  the API's short chain (rutterdash.middleware);
 - /bench/bare-query answers the same bytes after one ``SELECT 1`` through
   Django's cursor: the least any view reading the database pays;
 - /bench/bare-db looks the connection up by its token, reads the page of
@@ -58,6 +60,8 @@ def bare_db(request):
 
 urlpatterns = [
     path("bench/bare", bare),
+    # Under the API's prefix: the API's short middleware chain.
+    path("versioned/bench/bare", bare),
     path("bench/bare-query", bare_query),
     path("bench/bare-db", bare_db),
     *product_urlpatterns,

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "rutterdash.middleware.ApiRouteMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -63,6 +64,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.DashboardContextMiddleware",
     "accounts.middleware.FriendlyRefusalMiddleware",
+]
+
+# The API's own chain (rutterdash.middleware): no session, CSRF, user or
+# dashboard context, which Basic-authenticated JSON requests never use.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
 ]
 
 # bench/api.py swaps in bench.bare_urls to time a bare view beside the API.
