@@ -32,6 +32,7 @@ from collections import OrderedDict
 from django.conf import settings
 from django.db import connection as db
 
+from rutterdash.host_signal import HostSignal, default_path
 from rutterdash.listener import Listener
 
 CHANNEL = "rutterdash_admission"
@@ -44,14 +45,27 @@ class AdmissionCache:
         self._lock = threading.Lock()
         self._generation = 0
         self.listener = Listener(CHANNEL, self.forget_all)
+        self._host_signal = None
 
     def generation(self):
         """Call first in a request: the generation to read and keep under, or None."""
         if settings.API_ADMISSION_CACHE_SECONDS <= 0 or db.in_atomic_block:
             return None
+        if self.host_signal().changed():
+            self.forget_all()
         if not self.listener.poll():
             return None
         return self._generation
+
+    def host_signal(self):
+        if self._host_signal is None:
+            self._host_signal = HostSignal(default_path(db.settings_dict))
+        return self._host_signal
+
+    def changes_committed(self):
+        """Forget kept rows here, and tell this host's other processes at once."""
+        self.forget_all()
+        self.host_signal().bump()
 
     def get(self, client_id, token, generation):
         if generation is None:
@@ -118,8 +132,12 @@ def _forget_on_write(connection, execute, sql, params, many, context):
         # Another thread may have kept the old rows meanwhile, until the
         # write commits.
         admission_cache.forget_all()
+        # Before the request that wrote answers: processes on this host
+        # must not wait for PostgreSQL's notification.
         if connection.in_atomic_block:
-            connection.on_commit(admission_cache.forget_all)
+            connection.on_commit(admission_cache.changes_committed)
+        else:
+            admission_cache.changes_committed()
 
 
 def _writes_watched(sql):

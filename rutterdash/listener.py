@@ -56,8 +56,10 @@ class Listener:
             except psycopg.Error as error:
                 self._lost(error)
                 return False
-        if arrived:
-            self.on_change()
+            # Under the lock: a poll that finds the socket already drained
+            # by another thread must not return before the change applies.
+            if arrived:
+                self.on_change()
         return True
 
     def backend_pid(self):
@@ -101,7 +103,10 @@ class Listener:
             connection.close()
             raise
         self._notices = []
-        connection.add_notice_handler(self._notices.append)
+        # The notice's fields are gone once the handler returns: keep its text.
+        connection.add_notice_handler(
+            lambda notice: self._notices.append(notice.message_primary or "notice")
+        )
         return connection
 
     def _raise_any_notice(self):
@@ -109,8 +114,7 @@ class Listener:
         # it ("terminating connection ..."): libpq passes that on as a
         # notice, and sees the connection closed only on a later read.
         if self._notices:
-            notice = self._notices[0]
-            raise psycopg.OperationalError(notice.message_primary or "notice")
+            raise psycopg.OperationalError(self._notices[0])
 
     def _start_drainer(self):
         if self._drainer is None:

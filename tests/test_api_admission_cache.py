@@ -20,6 +20,7 @@ from accounts.admission_cache import admission_cache
 from accounts.services import api_key_create, api_key_rotate_secret
 from rutterdash import api_requests, listener
 from rutterdash.environments import Environment
+from rutterdash.host_signal import HostSignal, default_path
 from tests import write_support as ws
 from tests.api_support import add_chart, api_client, basic_auth, post
 from tests.factories import ConnectionFactory
@@ -326,3 +327,48 @@ def test_a_forked_child_does_not_use_its_parents_listener(api, books):
     assert os.read(reading, 16) == b"none"
     assert admission_cache.listener.poll()
     assert admission_cache.listener.backend_pid() == parents
+
+
+def _host_signal():
+    """The signal as another process on this host opens it."""
+    return HostSignal(default_path(db.settings_dict))
+
+
+def test_a_change_committed_by_another_process_on_this_host_needs_no_notification(
+    api, key_and_secret, books, deaf_listener
+):
+    # A notification can arrive after the change's own request answered:
+    # a client then revoking a key and calling at once was still admitted.
+    api_key, _ = key_and_secret
+    _kept(api)
+    _elsewhere(
+        "UPDATE accounts_apikey SET secret_hash = %s WHERE id = %s",
+        ["f" * 64, api_key.pk],
+    )
+    assert _list(api).status_code == 200  # kept: as another host would see it
+
+    _host_signal().bump()  # what the other process does once it committed
+
+    assert _list(api).status_code == 401
+
+
+def test_committing_a_watched_write_tells_the_other_processes_on_this_host(
+    key_and_secret,
+):
+    api_key, _ = key_and_secret
+    other_process = _host_signal()
+    other_process.changed()
+
+    api_key_rotate_secret(api_key)
+
+    assert other_process.changed()
+    assert not other_process.changed()
+
+
+def test_a_signal_file_starts_unchanged_for_its_first_reader(tmp_path):
+    first, second = HostSignal(tmp_path / "s"), HostSignal(tmp_path / "s")
+    first.changed(), second.changed()
+
+    second.bump()
+
+    assert first.changed() and not first.changed()
