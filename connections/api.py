@@ -148,7 +148,8 @@ def connection_delete(request, connection_id: str):
     connections = request.scope.all(Connection)
     connection = _one_of(connections, connection_id)
 
-    services.connection_delete(connection)
+    if not services.connection_delete(connection):
+        raise not_found("No connection with this id.")
     return {"success": True}
 
 

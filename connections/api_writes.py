@@ -21,11 +21,11 @@ from django.http import JsonResponse
 from ninja import Field, Query, Schema
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
-from connections import serializers, writes
+from connections import serializers, services, writes
+from connections.api import UNKNOWN_TOKEN, readable_connection
 from connections.api import accounting as router
-from connections.api import readable_connection
 from connections.ledger import OUT_OF_RANGE, within_book_dates
-from rutterdash.api_errors import invalid_field
+from rutterdash.api_errors import invalid_credentials, invalid_field
 
 JOB_HEADER = "X-Rutter-Job-ID"
 DAY_PROBLEM = "must be a real date: YYYY-MM-DD or an ISO 8601 timestamp."
@@ -305,6 +305,10 @@ def _create(request, query, entity, data):
         row = service(connection, data.model_dump(), job_id=job_id)
     except writes.WriteError as error:
         raise invalid_field(error.field, error.message) from None
+    except services.ConnectionGone:
+        # Deleted while this write waited for it: answered as its token
+        # is from now on.
+        raise invalid_credentials(UNKNOWN_TOKEN) from None
 
     body = {entity: SHAPES[entity](row), "async_response": _job(entity, job_id)}
     response = JsonResponse(body)

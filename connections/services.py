@@ -148,19 +148,51 @@ def connection_needs_reauth(connection, reason):
     log.info("Connection %s needs re-authorisation: %s", connection.id, reason)
 
 
-def connection_delete(connection):
-    """Delete a connection with its books.
+class ConnectionGone(Exception):
+    """The connection was deleted while this waited for its row lock."""
 
-    The books go first, children before parents, because accounts and
-    parties are protected from cascading deletes while lines point at them.
+
+def lock_books(connection, *, for_delete=False):
+    """Lock the connection's row before writing its books; call in a transaction.
+
+    Everything that inserts or deletes a connection's books (API writes, a
+    sync, a delete) takes this row lock first, so they queue one behind
+    the other, and only then touches accounts or journal lines, whose
+    triggers lock the connection's books-version row: every transaction
+    takes the two in the same order, so none deadlocks. Writers take FOR NO
+    KEY UPDATE, which still lets other transactions insert rows that merely
+    point at the connection (request log, webhook events); a delete takes
+    FOR UPDATE (``for_delete``), which waits for every writer and makes the
+    writers that come after it wait until it commits. They then find the
+    row gone: ConnectionGone.
+    """
+    rows = Connection.objects.filter(pk=connection.pk)
+    rows = rows.select_for_update(no_key=not for_delete)
+    if not list(rows.values_list("pk", flat=True)):
+        raise ConnectionGone(f"Connection {connection.pk} no longer exists.")
+
+
+def connection_delete(connection):
+    """Delete a connection with its books; False if it was already gone.
+
+    The connection's row is locked first (see lock_books), so no write can
+    add books rows while they are deleted. The books go first, children
+    before parents, because accounts and parties are protected from
+    cascading deletes while lines point at them.
     """
     from connections.sync import delete_books  # sync imports this module
 
     connection_id = connection.id
     with transaction.atomic():
+        try:
+            lock_books(connection, for_delete=True)
+        except ConnectionGone:
+            log.info("Connection %s was already deleted", connection_id)
+            return False
         delete_books(connection)
         connection.delete()
     log.info("Connection %s deleted", connection_id)
+    return True
 
 
 def connection_by_token(scope, token):

@@ -36,7 +36,7 @@ from connections.models import (
     SyncStatus,
     Vendor,
 )
-from connections.services import enqueue_sync
+from connections.services import ConnectionGone, enqueue_sync, lock_books
 from platforms.sandbox.generator import generate_books
 from webhooks.book_events import SyncChanges
 
@@ -96,6 +96,9 @@ def run_sync(connection_id, attempt=1):
     _start(connection, attempt)
     try:
         counts = sync_books(connection)
+    except ConnectionGone:
+        log.info("Connection %s was deleted during its sync", connection_id)
+        return
     except Exception as error:
         if not Connection.objects.filter(pk=connection_id).exists():
             log.info("Connection %s was deleted during its sync", connection_id)
@@ -121,6 +124,8 @@ def sync_books(connection, *, months=None, scale=None, today=None):
     """
     progress = _Progress(connection)
     with transaction.atomic():
+        # First, as every books writer does: raises ConnectionGone if deleted.
+        lock_books(connection)
         _wait_for_other_syncs(connection)
         changes = SyncChanges(connection)
         delete_books(connection)

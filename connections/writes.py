@@ -21,7 +21,6 @@ from connections.models import (
     BillLine,
     BillPayment,
     CompanyInfo,
-    Connection,
     Customer,
     DocumentStatus,
     Expense,
@@ -34,7 +33,7 @@ from connections.models import (
     JournalSource,
     Vendor,
 )
-from connections.services import WRITTEN_PLATFORM_ID_PREFIX
+from connections.services import WRITTEN_PLATFORM_ID_PREFIX, lock_books
 from webhooks import book_events
 
 ZERO = Decimal("0")
@@ -87,15 +86,18 @@ def job_platform_id(job_id):
 def _write(service):
     """Run a service in one transaction, one write per connection at a time.
 
-    The lock keeps amounts due and the single receivable and payable
-    accounts right when two writes for one connection race.
+    The connection's row lock (services.lock_books), taken before anything
+    else, keeps amounts due and the single receivable and payable accounts
+    right when two writes for one connection race, and keeps a delete from
+    running beside a write. A write that finds the connection deleted
+    while it waited raises services.ConnectionGone and writes nothing.
     """
 
     @wraps(service)
     def write(connection, data, job_id=None):
         platform_id = job_platform_id(job_id or uuid.uuid4())
         with transaction.atomic():
-            Connection.objects.select_for_update().filter(pk=connection.pk).first()
+            lock_books(connection)
             row = service(connection, data, platform_id)
             book_events.written(connection, row)
             return row
