@@ -67,7 +67,12 @@ class RutterAPI(NinjaAPI):
 
     def get_openapi_schema(self, **kwargs):
         generated = super().get_openapi_schema(**kwargs)
-        return api_schema.with_rutter_shapes(generated)
+        return api_schema.with_rutter_shapes(
+            generated,
+            versions=SUPPORTED_VERSIONS,
+            version_header=VERSION_HEADER,
+            request_id_header=REQUEST_ID_HEADER,
+        )
 
 
 def _conventional_pattern(pattern):

@@ -16,18 +16,24 @@ import re
 from functools import cache
 from pathlib import Path
 
-RUTTER_DOCUMENT = (
-    Path(__file__).parent / "reference" / "rutter-openapi-2023-03-14.json"
-)
+from rutterdash import idempotency
+
+RUTTER_DOCUMENT = Path(__file__).parent / "reference" / "rutter-openapi-2023-03-14.json"
 BASE_PATH = "/versioned"
 METHODS = ("get", "post", "patch", "put", "delete")
 ERROR_STATUSES = ("400", "401", "404", "405", "409", "410", "429", "500")
 ERROR_SCHEMA = "RutterError"
 SCHEMAS_REF = "#/components/schemas/"
 PATH_PARAMETER = re.compile(r"\{[^}]*\}")
+RETRY_AFTER_HEADER = "Retry-After"
 
 
-def with_rutter_shapes(generated):
+def with_rutter_shapes(generated, *, versions, version_header, request_id_header):
+    """Ninja's document with Rutter's shapes and the conventions' headers.
+
+    ``versions`` are the values ``version_header`` may take; every answer
+    carries ``request_id_header``.
+    """
     document = json.loads(json.dumps(generated))
     wanted = set()
     for served_path, method, operation in _operations(document):
@@ -35,6 +41,9 @@ def with_rutter_shapes(generated):
         if rutter_operation is not None:
             _adopt(operation, rutter_operation, wanted)
         _document_errors(operation)
+        _document_headers(
+            operation, method, versions, version_header, request_id_header
+        )
 
     _add_components(document, wanted)
     return document
@@ -74,14 +83,68 @@ def _adopt(operation, rutter_operation, wanted):
 
 
 def _document_errors(operation):
-    error = {
-        "description": "Rutter's error object.",
-        "content": {
-            "application/json": {"schema": {"$ref": SCHEMAS_REF + ERROR_SCHEMA}}
-        },
-    }
     for status in ERROR_STATUSES:
+        # One object per status: their headers differ (429's Retry-After).
+        error = {
+            "description": "Rutter's error object.",
+            "content": {
+                "application/json": {"schema": {"$ref": SCHEMAS_REF + ERROR_SCHEMA}}
+            },
+        }
         operation["responses"].setdefault(status, error)
+
+
+def _document_headers(operation, method, versions, version_header, request_id_header):
+    """The headers every call sends and every answer carries (rutterdash.api)."""
+    write = method.upper() in idempotency.WRITE_METHODS
+    parameters = operation.setdefault("parameters", [])
+    parameters.append(
+        {
+            "name": version_header,
+            "in": "header",
+            "required": True,
+            "description": "The API version; a call without a supported one is "
+            "refused with 400 INVALID_VERSION.",
+            "schema": {"type": "string", "enum": list(versions)},
+        }
+    )
+    if write:
+        parameters.append(
+            {
+                "name": idempotency.HEADER,
+                "in": "header",
+                "required": False,
+                "description": "Sending the same key and body again within 24 "
+                "hours replays the first accepted answer; the same key with "
+                "another body is refused with 409.",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": idempotency.MAX_KEY_LENGTH,
+                },
+            }
+        )
+
+    for status, response in operation["responses"].items():
+        headers = response.setdefault("headers", {})
+        headers[request_id_header] = {
+            "description": "Identifies the request in the request log.",
+            "required": True,
+            "schema": {"type": "string", "format": "uuid"},
+        }
+        if write and status.startswith("2"):
+            headers[idempotency.JOB_ID_HEADER] = {
+                "description": "The job that carried out the write.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        if status == "429":
+            headers[RETRY_AFTER_HEADER] = {
+                "description": "Seconds until the organisation's rate limit "
+                "admits requests again.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
 
 
 def _add_components(document, wanted):
@@ -187,7 +250,25 @@ def _summary(document, served_path, method, item):
         "parameters": operation.get("parameters", []),
         "response_fields": _fields(document, schema.get("schema", {})),
         "errors": [s for s in operation["responses"] if s != "200"],
+        "response_headers": _response_headers(operation["responses"]),
     }
+
+
+def _response_headers(responses):
+    """Each response header with the statuses that carry it, for the page."""
+    statuses = {}
+    for status, response in responses.items():
+        for name in response.get("headers", {}):
+            statuses.setdefault(name, []).append(status)
+    return [
+        {
+            "name": name,
+            "statuses": "every answer"
+            if len(carried) == len(responses)
+            else ", ".join(carried),
+        }
+        for name, carried in statuses.items()
+    ]
 
 
 def _fields(document, schema):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from rutterdash import api as rutterdash_api
 from rutterdash import api_schema
 from tests.openapi import rutter_document
 
@@ -43,8 +44,8 @@ def test_implemented_operations_answer_rutters_own_response(served):
         assert operation["operationId"] == rutter["operationId"]
         ours = operation["responses"]["200"]["content"]
         theirs = rutter["responses"]["200"]["content"]
-        assert ours["application/json"]["schema"] == (
-            theirs["application/json"]["schema"]
+        assert (
+            ours["application/json"]["schema"] == (theirs["application/json"]["schema"])
         )
     assert len(implemented) >= 10
 
@@ -92,3 +93,75 @@ def test_the_reference_page_loads_nothing_from_elsewhere(client, db):
     assert 'src="http' not in page
     assert 'href="http' not in page
     assert "<script" not in page
+
+
+WRITE_METHODS = {"post", "patch", "delete"}
+
+
+def _header_parameters(operation):
+    return {
+        parameter["name"]: parameter
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "header"
+    }
+
+
+def test_every_operation_requires_the_version_header_with_its_two_values(served):
+    operations = list(_operations(served))
+
+    for path, method, operation in operations:
+        version = _header_parameters(operation).get("X-Rutter-Version")
+        assert version is not None, (method, path)
+        assert version["required"] is True
+        assert version["schema"] == {
+            "type": "string",
+            "enum": ["2023-03-14", "2024-08-31"],
+        }
+    assert len(operations) >= 30
+
+
+def test_the_documented_versions_are_the_ones_the_api_accepts(served):
+    parameters = _header_parameters(served["paths"]["/versioned/connections"]["get"])
+
+    assert tuple(parameters["X-Rutter-Version"]["schema"]["enum"]) == (
+        rutterdash_api.SUPPORTED_VERSIONS
+    )
+
+
+def test_every_write_takes_an_optional_idempotency_key_and_reads_do_not(served):
+    writes = 0
+    for path, method, operation in _operations(served):
+        key = _header_parameters(operation).get("Idempotency-Key")
+        if method not in WRITE_METHODS:
+            assert key is None, (method, path)
+            continue
+        writes += 1
+        assert key is not None, (method, path)
+        assert key["required"] is False
+        assert key["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
+    assert writes >= 10
+
+
+def test_answers_declare_request_id_job_id_and_retry_after_headers(served):
+    for path, method, operation in _operations(served):
+        for status, response in operation["responses"].items():
+            headers = response["headers"]
+            assert headers["X-Rutter-Request-ID"]["required"] is True, (path, status)
+            accepted_write = method in WRITE_METHODS and status.startswith("2")
+            assert ("X-Rutter-Job-ID" in headers) is accepted_write, (path, status)
+        retry_after = operation["responses"]["429"]["headers"]["Retry-After"]
+        assert retry_after["required"] is True
+        assert retry_after["schema"] == {"type": "integer", "minimum": 1}
+
+
+def test_the_reference_page_shows_the_headers_per_operation(client, db):
+    page = client.get("/versioned/docs").content.decode()
+    operations = page.count("<section id=")
+
+    assert page.count("<td><code>X-Rutter-Version</code></td>") == operations
+    assert page.count("<code>2023-03-14</code>, <code>2024-08-31</code>") == (
+        operations
+    )
+    assert page.count("<td><code>Idempotency-Key</code></td>") >= 10
+    assert page.count("<code>Retry-After</code> (429)") == operations
+    assert page.count("<code>X-Rutter-Request-ID</code> (every answer)") == (operations)
