@@ -142,7 +142,7 @@ AUTH_PASSWORD_VALIDATORS = [
 TASKS = {
     "default": {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "sync"],
+        "QUEUES": ["default", "sync", "webhooks"],
     }
 }
 

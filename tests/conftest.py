@@ -90,7 +90,7 @@ def task_queue(settings):
     settings.TASKS = {
         "default": {
             "BACKEND": "django_tasks.backends.dummy.DummyBackend",
-            "QUEUES": ["default", "sync"],
+            "QUEUES": ["default", "sync", "webhooks"],
         }
     }
     default_task_backend.clear()

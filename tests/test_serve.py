@@ -1,6 +1,6 @@
 """manage.py serve: a dead worker or sweep is restarted; a dead gunicorn ends serve.
 
-The end-to-end tests run the real command (gunicorn, db_worker and the
+The end-to-end tests run the real command (gunicorn, two db_workers and the
 webhooks sweep) as child processes against the test database, so they
 need one the children can reach: PostgreSQL, not SQLite's in-memory one.
 """
@@ -31,7 +31,8 @@ from tests.webhooks_delivery_support import (
 )
 from webhooks.models import Message, MessageStatus
 
-CHILDREN = ("gunicorn", "db_worker", "webhooks_sweep")
+# Each child by a word of its command line: the workers by their queues.
+CHILDREN = ("gunicorn", "default,sync", "webhooks", "webhooks_sweep")
 
 
 class Serving:
@@ -46,7 +47,7 @@ class Serving:
         return self.log_path.read_text(errors="replace")
 
     def children(self):
-        """Child pids by the command they run: gunicorn, db_worker, webhooks_sweep."""
+        """Child pids by the command they run (see CHILDREN)."""
         pid = self.process.pid
         listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         found = {}
@@ -163,8 +164,17 @@ def _stop(process):
         process.wait()
 
 
-@pytest.mark.parametrize("name", ["db_worker", "webhooks_sweep"])
-def test_a_killed_child_is_restarted_while_the_dashboard_keeps_serving(serving, name):
+@pytest.mark.parametrize(
+    ("name", "logged_as"),
+    [
+        ("default,sync", "db_worker"),
+        ("webhooks", "webhooks_worker"),
+        ("webhooks_sweep", "webhooks_sweep"),
+    ],
+)
+def test_a_killed_child_is_restarted_while_the_dashboard_keeps_serving(
+    serving, name, logged_as
+):
     serving.wait_until_answering()
     killed = serving.child(name)
 
@@ -175,7 +185,7 @@ def test_a_killed_child_is_restarted_while_the_dashboard_keeps_serving(serving, 
         f"{name} to be restarted",
     )
     assert restarted
-    assert f"{name} exited with -9 (SIGKILL); restarting in 1 s" in serving.log()
+    assert f"{logged_as} exited with -9 (SIGKILL); restarting in 1 s" in serving.log()
     assert serving.status_of("/accounts/login/") == 200
     assert serving.process.poll() is None
 
@@ -208,7 +218,7 @@ def test_ctrl_c_lets_the_worker_finish_a_delivery_in_flight(
     scope = Scope(organisation, Environment.SANDBOX)
     client_secret(scope)
     serving.wait_until_answering()
-    serving.child("db_worker")
+    serving.child("webhooks")
     with Receiver() as slow:
         slow.will(Answer(200, delay=3))
         make_destination(scope, slow.url)
@@ -236,7 +246,8 @@ def test_serve_exits_non_zero_when_gunicorn_dies(serving):
 
     assert serving.process.wait(timeout=30) == 1
     assert "gunicorn exited with -9 (SIGKILL)" in serving.log()
-    assert not alive(children["db_worker"])
+    assert not alive(children["default,sync"])
+    assert not alive(children["webhooks"])
     assert not alive(children["webhooks_sweep"])
 
 

@@ -426,7 +426,7 @@ def immediate_tasks(settings):
     settings.TASKS = {
         "default": {
             "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-            "QUEUES": ["default", "sync"],
+            "QUEUES": ["default", "sync", "webhooks"],
         }
     }
 

@@ -583,7 +583,10 @@ def test_slow_backlogs_ahead_in_the_due_order_do_not_keep_a_fast_destination_wai
 ):
     # Three slow destinations whose older backlogs fill every claim's window.
     settings.TASKS = {
-        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}
+        "default": {
+            "BACKEND": "django_tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "sync", "webhooks"],
+        }
     }
     client_secret(sandbox)
     slow = [make_destination(sandbox, f"http://127.0.0.1:9/slow{n}") for n in range(3)]

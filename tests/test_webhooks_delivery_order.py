@@ -12,7 +12,7 @@ from django.utils import timezone
 from tests.webhook_receiver import Answer
 from tests.webhooks_delivery_support import client_secret, deliver, make_destination
 from webhooks import delivery, outbox
-from webhooks.models import Event, Message, MessageStatus
+from webhooks.models import Destination, Event, Message, MessageStatus
 
 
 @pytest.fixture
@@ -114,11 +114,11 @@ def test_after_a_failure_the_rest_of_the_stream_waits_for_its_retry(
     assert (historical.attempt_count, historical.attempts.count()) == (0, 0)
     assert historical.lease_until is None and historical.last_attempt_at is None
 
-    # Due again before the failed message's retry: held until that retry.
+    # Due again before the failed message's retry: held until just after it.
     Message.objects.filter(pk=historical.pk).update(next_attempt_at=timezone.now())
     assert deliver() == 0
     historical.refresh_from_db()
-    assert historical.next_attempt_at == initial.next_attempt_at
+    assert historical.next_attempt_at == initial.next_attempt_at + delivery.ORDER_GAP
     assert len(receiver.requests) == 1
 
     Message.objects.filter(event__connection_id=connection_id).update(
@@ -220,7 +220,8 @@ def test_a_task_out_of_time_does_not_send_a_slow_streams_rest_one_by_one(
     with django_capture_on_commit_callbacks(execute=True):
         delivery.deliver_all_due()
 
-    assert time.monotonic() - started < 1.0
+    # One answer (0.5 s), not four one after another (2 s).
+    assert time.monotonic() - started < 1.5
     assert len(receiver.requests) == 1
     sent = Message.objects.get(status=MessageStatus.SUCCEEDED)
     assert sent.event.payload["n"] == 0
@@ -232,3 +233,74 @@ def test_a_task_out_of_time_does_not_send_a_slow_streams_rest_one_by_one(
     delivery.deliver_due()  # the rest, in order, by a later task
     numbers = [json.loads(request.body)["n"] for request in receiver.requests]
     assert numbers[:2] == [0, 1]
+
+
+def _stream_to_failing_destination(sandbox, destination, count):
+    Destination.objects.filter(pk=destination.pk).update(failing_since=timezone.now())
+    connection_id = uuid.uuid4()
+    with transaction.atomic():
+        for number in range(count):
+            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
+            outbox.record(
+                sandbox, "CONNECTION_UPDATED", body, connection_id=connection_id
+            )
+    return list(
+        Message.objects.filter(event__connection_id=connection_id).order_by(
+            "event__sequence"
+        )
+    )
+
+
+def test_a_failing_destinations_share_goes_to_its_streams_first_message(
+    sandbox, destination
+):
+    # The two oldest due were later messages of a stream whose first was
+    # due a moment later: held back, they used up the share every time,
+    # and the first was reached after about 100 minutes.
+    head, *rest = _stream_to_failing_destination(sandbox, destination, 6)
+    now = timezone.now()
+    Message.objects.filter(pk=head.pk).update(next_attempt_at=now - timedelta(seconds=1))
+    Message.objects.filter(pk__in=[m.pk for m in rest]).update(
+        next_attempt_at=now - timedelta(seconds=2)
+    )
+
+    jobs = delivery.claim_due()
+
+    # The claim offered two of the rest; the first was claimed instead.
+    assert [job.message.pk for job in jobs] == [head.pk]
+    held = Message.objects.filter(pk__in=[m.pk for m in rest])
+    assert held.filter(lease_until__isnull=False).count() == 0
+    assert held.filter(next_attempt_at__gt=now).count() == 2
+
+
+def test_messages_held_behind_a_retry_fall_due_after_it(sandbox, destination):
+    head, *rest = _stream_to_failing_destination(sandbox, destination, 3)
+    retry_at = timezone.now() + timedelta(minutes=1)
+    Message.objects.filter(pk=head.pk).update(
+        status=MessageStatus.RETRYING, next_attempt_at=retry_at, attempt_count=1
+    )
+
+    assert delivery.claim_due() == []
+
+    held = Message.objects.filter(pk__in=[m.pk for m in rest])
+    assert {m.next_attempt_at for m in held} == {retry_at + delivery.ORDER_GAP}
+
+
+def test_a_task_ending_while_a_destination_is_throttled_wakes_for_its_end(
+    sandbox, destination, task_queue, django_capture_on_commit_callbacks
+):
+    # Its messages are due already, so no due time asked for a task then:
+    # delivery stalled until the minute's sweep.
+    Destination.objects.filter(pk=destination.pk).update(failing_since=timezone.now())
+    for number in range(5):
+        body = {"type": "CONNECTION", "code": "INITIAL_UPDATE", "connection_id": None}
+        outbox.record(sandbox, "INITIAL_UPDATE", body)
+    delivery.claim_due()
+    throttled_until = delivery._throttled_until[destination.pk]
+    task_queue.clear()
+    delivery._wake_queued_for = None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery._wake_for_next_retry(timezone.now())
+
+    assert [r.task.run_after for r in task_queue.results] == [throttled_until]

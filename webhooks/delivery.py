@@ -87,6 +87,8 @@ STREAM_SHARE = 50
 THROTTLE_WAIT = timedelta(seconds=5)
 # How soon a message held behind earlier ones of its stream is looked at again.
 ORDER_WAIT = timedelta(seconds=1)
+# How much later than its stream's first a held message falls due.
+ORDER_GAP = timedelta(milliseconds=1)
 # Outcomes are written at least this often (seconds) while a batch is out.
 FLUSH_EVERY = 0.5
 ERROR_LENGTH = 300
@@ -457,7 +459,9 @@ def claim_due(limit=None, secrets=None, skip=()):
         due = _lock_due(now, limit, [*skip, *_throttled(now)])
         _attach_destinations(due)
         ready = [message for message in due if _ready(message, now)]
-        claimable = _within_queue_time(_keep_order(_throttle(ready, now), now))
+        # Order first: a failing destination's share goes to messages that
+        # may be sent, not to ones held behind their stream's first.
+        claimable = _within_queue_time(_throttle(_keep_order(ready, now), now))
         _wake_for_the_held_back(due, ready, claimable, now)
         _record_interrupted(claimable, now)
         _lease(claimable, now)
@@ -676,7 +680,10 @@ def _keep_order(messages, now):
     An earlier one outside this batch (retrying later, in another worker's
     hands, throttled) holds back the rest of its stream, as does a stream's
     share of the batch being used up. Held messages become due with the
-    blocker, or shortly when it is already due or on the wire.
+    blocker, or shortly when it is already due or on the wire. A blocker
+    that is due and free is claimed in their place: otherwise a claim
+    offering a destination only its few oldest due could keep offering
+    later messages of a stream, never its first.
     """
     by_stream = {}
     for message in messages:
@@ -687,9 +694,16 @@ def _keep_order(messages, now):
         return messages
 
     blockers = _earliest_open_elsewhere(by_stream, messages)
+    promoted = _take_due_blockers(blockers, by_stream, now)
     held = []
     for key, stream in by_stream.items():
         stream.sort(key=_recorded)
+        if key in promoted:
+            # Others of the stream may lie between: these wait for the next claim.
+            for message in stream:
+                held.append(message)
+                message.next_attempt_at = now + ORDER_WAIT
+            continue
         blocker = blockers.get(key)
         for position, message in enumerate(stream):
             behind = blocker and _recorded(blocker) < _recorded(message)
@@ -700,7 +714,29 @@ def _keep_order(messages, now):
         update_rows(held, ["next_attempt_at"])
         log.debug("Held back %d webhook messages to keep their order", len(held))
     held_keys = {message.pk for message in held}
-    return [message for message in messages if message.pk not in held_keys]
+    kept = [message for message in messages if message.pk not in held_keys]
+    return [*promoted.values(), *kept]
+
+
+def _take_due_blockers(blockers, by_stream, now):
+    """Lock the blockers that are due and free; {stream: blocker} of those locked."""
+    wanted = {}
+    for key, blocker in blockers.items():
+        earliest = min(by_stream[key], key=_recorded)
+        lease_free = blocker.lease_until is None or blocker.lease_until < now
+        due = blocker.next_attempt_at and blocker.next_attempt_at <= now
+        if lease_free and due and _recorded(blocker) < _recorded(earliest):
+            blocker.destination = earliest.destination
+            wanted[blocker.pk] = (key, blocker)
+    if not wanted:
+        return {}
+    lease_free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    locked = (
+        Message.objects.select_for_update(skip_locked=True)
+        .filter(lease_free, pk__in=wanted, status__in=OPEN, next_attempt_at__lte=now)
+        .values_list("pk", flat=True)
+    )
+    return dict(wanted[pk] for pk in locked)
 
 
 def _earliest_open_elsewhere(by_stream, claimed):
@@ -728,11 +764,15 @@ def _earliest_open_elsewhere(by_stream, claimed):
 
 
 def _when_free(blocker, now):
-    """When a message held behind `blocker` (None: its stream's share) may go."""
+    """When a message held behind `blocker` (None: its stream's share) may go.
+
+    Always after the blocker's own due time: claims take each destination's
+    oldest due first, so the stream's first message comes before the rest.
+    """
     if blocker is None or blocker.lease_until and blocker.lease_until > now:
         return now + ORDER_WAIT
     if blocker.next_attempt_at and blocker.next_attempt_at > now:
-        return blocker.next_attempt_at
+        return blocker.next_attempt_at + ORDER_GAP
     return now + ORDER_WAIT
 
 
@@ -878,15 +918,21 @@ _wake_queued_for = None
 
 
 def _wake_for_next_retry(now):
-    """Queue a task for the earliest open message not due yet, if any."""
+    """Queue a task for the earliest open message not due yet, if any.
+
+    And for when a throttled destination may go again: its messages are
+    due already, so no due time calls for a task then.
+    """
     upcoming = (
         Message.objects.filter(status__in=OPEN, next_attempt_at__gt=now)
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
     )
-    if upcoming is not None:
-        _wake_at(upcoming, now)
+    throttled = [until for until in _throttled_until.values() if until > now]
+    wake_at = [when for when in (upcoming, *throttled) if when is not None]
+    if wake_at:
+        _wake_at(min(wake_at), now)
 
 
 def _record_interrupted(messages, now):

@@ -3,7 +3,7 @@
 from django_tasks import task
 
 
-@task()
+@task(queue_name="webhooks")
 def deliver_due():
     from webhooks.delivery import deliver_all_due
 

@@ -1,10 +1,10 @@
-"""Serve the dashboard and run the background worker together.
+"""Serve the dashboard and run the background workers together.
 
-gunicorn, the task worker and the webhooks sweep run in the foreground as
-child processes. A worker or sweep that dies is started again after a pause
-that doubles while it keeps dying quickly; gunicorn dying stops everything
-with a non-zero exit, for a process manager to restart. Ctrl-C (or SIGTERM)
-stops all three.
+gunicorn, two task workers (syncs and the rest; webhook deliveries) and the
+webhooks sweep run in the foreground as child processes. A worker or sweep
+that dies is started again after a pause that doubles while it keeps dying
+quickly; gunicorn dying stops everything with a non-zero exit, for a process
+manager to restart. Ctrl-C (or SIGTERM) stops them all.
 """
 
 import logging
@@ -28,6 +28,7 @@ POLL_SECONDS = 0.5
 # Seconds the worker may take, after Ctrl-C, to finish the task it is running
 # (a webhook delivery waits up to a request deadline for slow receivers).
 WORKER_STOP_GRACE = 30
+WORKERS = ("db_worker", "webhooks_worker")
 # Seconds any child may take to exit after SIGTERM before it is killed.
 STOP_WAIT = 15
 
@@ -107,7 +108,12 @@ class Command(BaseCommand):
         restartable = [
             # Out of the terminal's process group: Ctrl-C reaches serve, which
             # then tells the worker once (see _stop).
-            Child("db_worker", self._worker_command(), own_group=True),
+            Child("db_worker", self._worker_command("default,sync"), own_group=True),
+            # Webhooks have a worker of their own: a delivery waiting on a
+            # slow receiver never holds a sync back, nor a sync a delivery.
+            Child(
+                "webhooks_worker", self._worker_command("webhooks"), own_group=True
+            ),
             Child("webhooks_sweep", self._webhook_sweep_command()),
         ]
         children = [web, *restartable]
@@ -133,10 +139,10 @@ class Command(BaseCommand):
             "--timeout", "120",
         ]
 
-    def _worker_command(self):
+    def _worker_command(self, queues):
         return [
             sys.executable, str(settings.BASE_DIR / "manage.py"), "db_worker",
-            "--queue-name", "*", "--no-reload", "--interval", "0.5",
+            "--queue-name", queues, "--no-reload", "--interval", "0.5",
         ]
 
     def _webhook_sweep_command(self):
@@ -196,7 +202,7 @@ class Command(BaseCommand):
         the others get SIGTERM once the worker is done.
         """
         running = [child for child in children if child.running()]
-        workers = [child for child in running if child.name == "db_worker"]
+        workers = [child for child in running if child.name in WORKERS]
         for child in workers:
             child.process.send_signal(signal.SIGTERM)
         self._let_finish(workers)
