@@ -23,6 +23,8 @@ import functools
 import logging
 import threading
 
+import psycopg
+
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 from django.db import connection as db
@@ -179,7 +181,7 @@ class _Batch:
 def _write(rows):
     try:
         _copy([values for _, values in rows])
-    except DatabaseError:
+    except (DatabaseError, psycopg.Error):  # COPY raises psycopg's own
         # One bad row (its key or connection deleted meanwhile) must not
         # cost the others theirs.
         for request_id, values in rows:
@@ -223,7 +225,8 @@ def _row(request, response, duration_ms):
         _connection_id(request, api_key_id),
         request.rutter_request_id,
         request.method[:8],
-        request.path[:MAX_PATH],
+        # PostgreSQL text cannot hold NUL, which a path may (%00).
+        request.path[:MAX_PATH].replace("\x00", "\ufffd"),
         response.status_code,
         round(duration_ms),
         timezone.now(),

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import ApiRequest, IdempotencyKey
 from accounts.services import api_key_create
 from connections.models import Connection
-from rutterdash import api_errors, ratelimit
+from rutterdash import api_errors, api_requests, ratelimit
 from rutterdash.environments import Environment
 from rutterdash.idempotency import request_hash
 from tests.api_support import api_client, basic_auth, client_for
@@ -274,3 +274,21 @@ def test_an_oversized_body_is_refused_with_the_error_object(organisation, settin
     assert response.status_code == 413
     assert response.json()["error_code"] == "REQUEST_TOO_LARGE"
     assert response["X-Rutter-Request-ID"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_path_with_a_nul_byte_costs_no_other_request_its_log_row(
+    sandbox_api, settings
+):
+    # PostgreSQL refused the NUL, psycopg's own error skipped the fallback,
+    # and every row of the worker's batch was dropped.
+    settings.API_REQUEST_LOG_FLUSH_SECONDS = 60
+    if not api_requests._batching():
+        pytest.skip("rows are batched on PostgreSQL only")
+    api_client().get("/versioned/x%00y")
+    sandbox_api.get("/versioned/connections")
+
+    api_requests.flush()
+
+    paths = set(ApiRequest.objects.values_list("path", flat=True))
+    assert paths == {"/versioned/x\ufffdy", "/versioned/connections"}

@@ -190,6 +190,24 @@ def test_a_killed_child_is_restarted_while_the_dashboard_keeps_serving(
     assert serving.process.poll() is None
 
 
+def test_the_access_log_leaves_out_query_strings_and_referrers(serving):
+    serving.wait_until_answering()
+    client = http.client.HTTPConnection("127.0.0.1", serving.port, timeout=10)
+    client.request(
+        "GET",
+        "/versioned/connections?access_token=tok-secret-in-query",
+        headers={"Referer": "http://127.0.0.1/connections/?q=tok-secret-in-referrer"},
+    )
+    client.getresponse().read()
+    client.close()
+
+    log = wait_until(
+        lambda: "GET /versioned/connections HTTP" in serving.log() and serving.log(),
+        "the access log line",
+    )
+    assert "tok-secret" not in log
+
+
 def sigterm_to_serve(process):
     process.send_signal(signal.SIGTERM)
 

@@ -29,6 +29,10 @@ POLL_SECONDS = 0.5
 # (a webhook delivery waits up to a request deadline for slow receivers).
 WORKER_STOP_GRACE = 30
 WORKERS = ("db_worker", "webhooks_worker")
+# gunicorn's default logs the query string and the referrer, which carry
+# access tokens (API calls, a search for a connection by its token): the
+# path alone, and the time taken in milliseconds.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 # Seconds any child may take to exit after SIGTERM before it is killed.
 STOP_WAIT = 15
 
@@ -136,6 +140,7 @@ class Command(BaseCommand):
             "--bind", f"{options['host']}:{options['port']}",
             "--workers", str(options["workers"]),
             "--access-logfile", "-",
+            "--access-logformat", ACCESS_LOG_FORMAT,
             "--timeout", "120",
         ]
 
