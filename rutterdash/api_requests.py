@@ -24,7 +24,6 @@ import logging
 import threading
 
 import psycopg
-
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 from django.db import connection as db

@@ -259,7 +259,8 @@ def test_a_failing_destinations_share_goes_to_its_streams_first_message(
     # and the first was reached after about 100 minutes.
     head, *rest = _stream_to_failing_destination(sandbox, destination, 6)
     now = timezone.now()
-    Message.objects.filter(pk=head.pk).update(next_attempt_at=now - timedelta(seconds=1))
+    a_second_ago = now - timedelta(seconds=1)
+    Message.objects.filter(pk=head.pk).update(next_attempt_at=a_second_ago)
     Message.objects.filter(pk__in=[m.pk for m in rest]).update(
         next_attempt_at=now - timedelta(seconds=2)
     )
@@ -292,7 +293,7 @@ def test_a_task_ending_while_a_destination_is_throttled_wakes_for_its_end(
     # Its messages are due already, so no due time asked for a task then:
     # delivery stalled until the minute's sweep.
     Destination.objects.filter(pk=destination.pk).update(failing_since=timezone.now())
-    for number in range(5):
+    for _ in range(5):
         body = {"type": "CONNECTION", "code": "INITIAL_UPDATE", "connection_id": None}
         outbox.record(sandbox, "INITIAL_UPDATE", body)
     delivery.claim_due()
