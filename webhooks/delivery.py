@@ -619,13 +619,13 @@ def record_all(outcomes):
     outcomes = [(job, reply) for job, reply in outcomes if reply is not None]
     now = timezone.now()
     with transaction.atomic():
-        outcomes = _still_there(outcomes)
         _put_back(held, now)
         for job, reply in outcomes:
             _finish_attempt(job.attempt, reply)
             _settle(job.message, reply, now)
+        updated = update_rows([job.message for job, _ in outcomes], _MESSAGE_FIELDS)
+        outcomes = _still_there(outcomes, updated)
         insert_attempts([job.attempt for job, _ in outcomes])
-        update_rows([job.message for job, _ in outcomes], _MESSAGE_FIELDS)
         for destination, replies in _by_destination(outcomes).items():
             _update_destination(destination, replies, now)
         _fail_the_disabled(outcomes)
@@ -640,23 +640,20 @@ def record_all(outcomes):
         _log_outcome(job.message, reply)
 
 
-def _still_there(outcomes):
-    """The outcomes whose message still exists, locked until they are recorded.
+def _still_there(outcomes, updated):
+    """The outcomes whose message still exists (`updated`: the keys saved).
 
     Deleting a destination deletes its messages, those on the wire too: an
     attempt recorded for one of them would fail the whole group's insert.
     """
     pks = [job.message.pk for job, _ in outcomes]
-    present = set(
-        Message.objects.select_for_update()
-        .filter(pk__in=pks)
-        .values_list("pk", flat=True)
-    )
-    if len(present) == len(pks):
+    if updated is None:  # SQLite: UPDATE returned nothing
+        updated = set(Message.objects.filter(pk__in=pks).values_list("pk", flat=True))
+    if len(updated) == len(pks):
         return outcomes
-    gone = len(pks) - len(present)
+    gone = len(pks) - len(updated)
     log.info("%d webhook messages were deleted while being sent; not recorded", gone)
-    return [(job, reply) for job, reply in outcomes if job.message.pk in present]
+    return [(job, reply) for job, reply in outcomes if job.message.pk in updated]
 
 
 # Claiming.
@@ -1207,6 +1204,9 @@ def _jitter(delay):
 def update_rows(rows, field_names):
     """Save these fields of many rows of one model in a single UPDATE.
 
+    Returns the primary keys of the rows it found on PostgreSQL (None on
+    SQLite).
+
     Django's bulk_update builds a CASE per field and row, which costs more
     CPU than the delivery itself; UPDATE ... FROM (VALUES ...) does not.
     On PostgreSQL the rows travel as one JSON document, so the driver
@@ -1224,10 +1224,13 @@ def update_rows(rows, field_names):
         )
         source, values = _recordset(rows, [primary_key, *fields])
         key = _quote(primary_key.column)
-        sql = f"UPDATE {table} SET {sets} FROM {source} WHERE {table}.{key} = v.{key}"
+        sql = (
+            f"UPDATE {table} SET {sets} FROM {source} "
+            f"WHERE {table}.{key} = v.{key} RETURNING {table}.{key}"
+        )
         with db.connection.cursor() as cursor:
             cursor.execute(sql, values)
-        return
+            return {row[0] for row in cursor.fetchall()}
 
     columns = [primary_key, *fields]
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
