@@ -208,6 +208,18 @@ def test_the_access_log_leaves_out_query_strings_and_referrers(serving):
     assert "tok-secret" not in log
 
 
+def test_an_encoded_new_line_in_a_path_forges_no_access_log_line(serving):
+    serving.wait_until_answering()
+    forged = "%0A127.0.0.1%20FORGED%20LINE%1B[31m"
+
+    serving.status_of(f"/versioned/x{forged}y")
+
+    sent = f"GET /versioned/x{forged}y HTTP/1.1"
+    log = wait_until(lambda: sent in serving.log() and serving.log(), "the access line")
+    assert not [line for line in log.splitlines() if line.startswith("127.0.0.1 F")]
+    assert chr(27) not in log  # no raw terminal escape
+
+
 def sigterm_to_serve(process):
     process.send_signal(signal.SIGTERM)
 

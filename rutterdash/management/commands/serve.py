@@ -31,7 +31,7 @@ WORKER_STOP_GRACE = 30
 WORKERS = ("db_worker", "webhooks_worker")
 # gunicorn's default logs the query string and the referrer, which carry
 # access tokens (API calls, a search for a connection by its token): the
-# path alone, and the time taken in milliseconds.
+# path alone, as sent (rutterdash.access_log), and the time taken in ms.
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 # Seconds any child may take to exit after SIGTERM before it is killed.
 STOP_WAIT = 15
@@ -141,6 +141,7 @@ class Command(BaseCommand):
             "--workers", str(options["workers"]),
             "--access-logfile", "-",
             "--access-logformat", ACCESS_LOG_FORMAT,
+            "--logger-class", "rutterdash.access_log.PathOnlyLogger",
             "--timeout", "120",
         ]
 
