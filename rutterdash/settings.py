@@ -205,6 +205,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own default console handler (DEBUG only) printed each of
+        # its records a second time beside the root's.
+        "django": {"handlers": [], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         # One INFO line per webhook request is noise; failures are logged
         # by webhooks.delivery with the message's ids.
