@@ -1,6 +1,7 @@
 """A connection's events reach each destination in the order they were recorded."""
 
 import json
+import random
 import time
 import uuid
 from datetime import timedelta
@@ -283,8 +284,13 @@ def test_messages_held_behind_a_retry_fall_due_after_it(sandbox, destination):
 
     assert delivery.claim_due() == []
 
-    held = Message.objects.filter(pk__in=[m.pk for m in rest])
-    assert {m.next_attempt_at for m in held} == {retry_at + delivery.ORDER_GAP}
+    held = sorted(
+        Message.objects.filter(pk__in=[m.pk for m in rest]).select_related("event"),
+        key=lambda message: message.event.sequence,
+    )
+    due = [message.next_attempt_at for message in held]
+    assert due == sorted(due) and len(set(due)) == len(due)
+    assert due[0] == retry_at + delivery.ORDER_GAP
 
 
 def test_a_task_ending_while_a_destination_is_throttled_wakes_for_its_end(
@@ -305,3 +311,34 @@ def test_a_task_ending_while_a_destination_is_throttled_wakes_for_its_end(
         delivery._wake_for_next_retry(timezone.now())
 
     assert [r.task.run_after for r in task_queue.results] == [throttled_until]
+
+
+def test_a_backlog_of_one_connection_sharing_a_due_time_goes_in_order_and_in_bulk(
+    sandbox, destination, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    # More than a batch. Held messages all shared one due time and the
+    # claim broke the tie at random: each claim found a slice without the
+    # stream's first, claimed that first alone and held the rest again, one
+    # message a second.
+    connection_id = uuid.uuid4()
+    with transaction.atomic():
+        for number in range(delivery.BATCH_SIZE + 50):
+            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
+            outbox.record(
+                sandbox, "CONNECTION_UPDATED", body, connection_id=connection_id
+            )
+    # One at a time in a shuffled order, as repeated holds left them: rows
+    # with equal due times then lie in the index in no particular order.
+    due = timezone.now() - timedelta(seconds=1)
+    pks = list(Message.objects.values_list("pk", flat=True))
+    random.Random(5).shuffle(pks)
+    for pk in pks:
+        Message.objects.filter(pk=pk).update(next_attempt_at=due)
+    monkeypatch.setitem(delivery._latency, destination.pk, 0.001)  # a fast one
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery.deliver_all_due()
+
+    numbers = [json.loads(request.body)["n"] for request in receiver.requests]
+    assert len(numbers) >= delivery.STREAM_SHARE
+    assert numbers == list(range(len(numbers)))

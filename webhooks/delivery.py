@@ -47,7 +47,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import ApiKey, Membership, Role
 from rutterdash import task_queue
 from webhooks import events, http, netguard, signing
-from webhooks.models import Attempt, Destination, Message, MessageStatus
+from webhooks.models import Attempt, Destination, Event, Message, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ THROTTLE_WAIT = timedelta(seconds=5)
 ORDER_WAIT = timedelta(seconds=1)
 # How much later than its stream's first a held message falls due.
 ORDER_GAP = timedelta(milliseconds=1)
+# Held messages of a stream fall due this far apart, in the stream's order.
+_IN_ORDER = timedelta(microseconds=1)
 # Outcomes are written at least this often (seconds) while a batch is out.
 FLUSH_EVERY = 0.5
 ERROR_LENGTH = 300
@@ -515,20 +517,26 @@ def _claim_caps(limit):
 def _fair_claim_sql():
     destination = _quote(Destination._meta.db_table)
     message = _quote(Message._meta.db_table)
+    event = _quote(Event._meta.db_table)
+    # Ties in due time go in the order events were recorded (as
+    # _recorded): a stream's messages held together share due times.
     return f"""
         SELECT picked.id
         FROM {destination} d
         CROSS JOIN LATERAL (
             SELECT locked.id, locked.next_attempt_at,
-                row_number() OVER (ORDER BY locked.next_attempt_at) AS turn
+                row_number() OVER (
+                    ORDER BY locked.next_attempt_at, locked.sequence, locked.created
+                ) AS turn
             FROM (
-                SELECT m.id, m.next_attempt_at
+                SELECT m.id, m.next_attempt_at, e.sequence, e.created
                 FROM {message} m
+                JOIN {event} e ON e.id = m.event_id
                 WHERE m.destination_id = d.id
                     AND m.status = ANY(%(open)s)
                     AND m.next_attempt_at <= %(now)s
                     AND (m.lease_until IS NULL OR m.lease_until < %(now)s)
-                ORDER BY m.next_attempt_at
+                ORDER BY m.next_attempt_at, e.sequence, e.created, m.created
                 LIMIT CASE
                     WHEN d.failing_since IS NOT NULL THEN %(failing_share)s
                     ELSE COALESCE(
@@ -696,17 +704,19 @@ def _keep_order(messages, now):
     for key, stream in by_stream.items():
         stream.sort(key=_recorded)
         if key in promoted:
-            # Others of the stream may lie between: these wait for the next claim.
-            for message in stream:
+            # Others of the stream may lie between: these wait for the next
+            # claim, in their order (each a microsecond after the one before).
+            for position, message in enumerate(stream):
                 held.append(message)
-                message.next_attempt_at = now + ORDER_WAIT
+                message.next_attempt_at = now + ORDER_WAIT + _IN_ORDER * position
             continue
         blocker = blockers.get(key)
         for position, message in enumerate(stream):
             behind = blocker and _recorded(blocker) < _recorded(message)
             if behind or position >= _stream_share(key[0]):
                 held.append(message)
-                message.next_attempt_at = _when_free(blocker, now)
+                free_at = _when_free(blocker, now)
+                message.next_attempt_at = free_at + _IN_ORDER * position
     if held:
         update_rows(held, ["next_attempt_at"])
         log.debug("Held back %d webhook messages to keep their order", len(held))
