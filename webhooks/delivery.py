@@ -47,7 +47,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import ApiKey, Membership, Role
 from rutterdash import task_queue
 from webhooks import events, http, netguard, signing
-from webhooks.models import Attempt, Destination, Event, Message, MessageStatus
+from webhooks.models import Attempt, Destination, Message, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -517,26 +517,24 @@ def _claim_caps(limit):
 def _fair_claim_sql():
     destination = _quote(Destination._meta.db_table)
     message = _quote(Message._meta.db_table)
-    event = _quote(Event._meta.db_table)
-    # Ties in due time go in the order events were recorded (as
-    # _recorded): a stream's messages held together share due times.
+    # Ties in due time go in the order the messages were made, which is the
+    # order their events were recorded: the index's own order, no sort.
     return f"""
         SELECT picked.id
         FROM {destination} d
         CROSS JOIN LATERAL (
             SELECT locked.id, locked.next_attempt_at,
                 row_number() OVER (
-                    ORDER BY locked.next_attempt_at, locked.sequence, locked.created
+                    ORDER BY locked.next_attempt_at, locked.created
                 ) AS turn
             FROM (
-                SELECT m.id, m.next_attempt_at, e.sequence, e.created
+                SELECT m.id, m.next_attempt_at, m.created
                 FROM {message} m
-                JOIN {event} e ON e.id = m.event_id
                 WHERE m.destination_id = d.id
                     AND m.status = ANY(%(open)s)
                     AND m.next_attempt_at <= %(now)s
                     AND (m.lease_until IS NULL OR m.lease_until < %(now)s)
-                ORDER BY m.next_attempt_at, e.sequence, e.created, m.created
+                ORDER BY m.next_attempt_at, m.created
                 LIMIT CASE
                     WHEN d.failing_since IS NOT NULL THEN %(failing_share)s
                     ELSE COALESCE(

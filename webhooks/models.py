@@ -125,9 +125,9 @@ class Message(models.Model):
             ),
             # The same per destination: each claim takes turns across them.
             models.Index(
-                fields=["destination", "next_attempt_at"],
+                fields=["destination", "next_attempt_at", "created"],
                 condition=models.Q(status__in=["pending", "retrying"]),
-                name="webhooks_message_due_to",
+                name="webhooks_message_due_in_order",
             ),
             models.Index(fields=["destination", "-created"]),
             models.Index(fields=["destination", "status", "created"]),
