@@ -34,6 +34,17 @@ def record_first_sync(scope, connection_id):
             outbox.record(scope, code, body, connection_id=connection_id)
 
 
+def record_updates(scope, count):
+    """`count` CONNECTION_UPDATED events of one new connection, numbered n."""
+    connection_id = uuid.uuid4()
+    with transaction.atomic():
+        for number in range(count):
+            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
+            code = "CONNECTION_UPDATED"
+            outbox.record(scope, code, body, connection_id=connection_id)
+    return connection_id
+
+
 def arrivals(receiver):
     """Each connection's event codes in the order the receiver got them."""
     seen = {}
@@ -183,13 +194,7 @@ def test_one_connections_long_stream_goes_out_in_order_within_seconds(
 ):
     monkeypatch.setitem(delivery._latency, destination.pk, 0.0002)
     monkeypatch.setattr(delivery, "TASK_SECONDS", 30)
-    connection_id = uuid.uuid4()
-    with transaction.atomic():
-        for number in range(120):
-            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
-            outbox.record(
-                sandbox, "CONNECTION_UPDATED", body, connection_id=connection_id
-            )
+    record_updates(sandbox, 120)
     started = time.monotonic()
 
     # As the worker would run the wake-up task each run queues.
@@ -208,13 +213,7 @@ def test_a_task_out_of_time_does_not_send_a_slow_streams_rest_one_by_one(
     # A stream's share went out on one thread one after another: ten
     # messages to a receiver answering in 5 s held the task for 50 s.
     monkeypatch.setattr(delivery, "TASK_SECONDS", 0.2)
-    connection_id = uuid.uuid4()
-    with transaction.atomic():
-        for number in range(4):
-            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
-            outbox.record(
-                sandbox, "CONNECTION_UPDATED", body, connection_id=connection_id
-            )
+    record_updates(sandbox, 4)
     receiver.will(*[Answer(delay=0.5)] * 4)
     started = time.monotonic()
 
@@ -238,13 +237,7 @@ def test_a_task_out_of_time_does_not_send_a_slow_streams_rest_one_by_one(
 
 def _stream_to_failing_destination(sandbox, destination, count):
     Destination.objects.filter(pk=destination.pk).update(failing_since=timezone.now())
-    connection_id = uuid.uuid4()
-    with transaction.atomic():
-        for number in range(count):
-            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
-            outbox.record(
-                sandbox, "CONNECTION_UPDATED", body, connection_id=connection_id
-            )
+    connection_id = record_updates(sandbox, count)
     return list(
         Message.objects.filter(event__connection_id=connection_id).order_by(
             "event__sequence"
@@ -320,13 +313,7 @@ def test_a_backlog_of_one_connection_sharing_a_due_time_goes_in_order_and_in_bul
     # claim broke the tie at random: each claim found a slice without the
     # stream's first, claimed that first alone and held the rest again, one
     # message a second.
-    connection_id = uuid.uuid4()
-    with transaction.atomic():
-        for number in range(delivery.BATCH_SIZE + 50):
-            body = {"type": "CONNECTION", "code": "CONNECTION_UPDATED", "n": number}
-            outbox.record(
-                sandbox, "CONNECTION_UPDATED", body, connection_id=connection_id
-            )
+    record_updates(sandbox, delivery.BATCH_SIZE + 50)
     # One at a time in a shuffled order, as repeated holds left them: rows
     # with equal due times then lie in the index in no particular order.
     due = timezone.now() - timedelta(seconds=1)
