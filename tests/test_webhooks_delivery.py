@@ -688,7 +688,7 @@ def test_a_run_queues_a_task_for_the_next_retry_it_did_not_find_due(
 
 
 def test_a_long_problem_is_cut_with_an_ellipsis_keeping_the_outcome():
-    text = delivery._cut("x" * 500, "Test events are not retried.")
+    text = delivery.cut("x" * 500, "Test events are not retried.")
 
     assert len(text) == delivery.ERROR_LENGTH
     assert text.endswith("x… Test events are not retried.")

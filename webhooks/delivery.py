@@ -856,20 +856,16 @@ def _throttle(messages, now):
         kept.append(message)
     update_rows(later, ["next_attempt_at"])
     # Only a backlog is held back: a retry or a resend on its own goes.
-    used_up = [d for d, count in taken.items() if count >= FAILING_SHARE]
-    used_up = [d for d in used_up if _is_failing(d, kept)]
+    used_up = {
+        m.destination_id
+        for m in kept
+        if m.destination.failing_since and taken[m.destination_id] >= FAILING_SHARE
+    }
     for destination_id in used_up:
         _throttled_until[destination_id] = now + THROTTLE_WAIT
     if used_up:
         _wake_at(now + THROTTLE_WAIT, now)
     return kept
-
-
-def _is_failing(destination_id, messages):
-    return any(
-        m.destination_id == destination_id and m.destination.failing_since
-        for m in messages
-    )
 
 
 # Failing destinations this process leaves out of claims until then.
@@ -1127,12 +1123,12 @@ def _settle(message, reply, now):
     delay = None if message.is_test else _retry_delay(message, reply)
     if reply.status_code == GONE or delay is None:
         outcome = _why_not_retried(message, reply)
-        _close(message, MessageStatus.FAILED, _cut(problem, outcome), save=False)
+        _close(message, MessageStatus.FAILED, cut(problem, outcome), save=False)
         return
 
     message.status = MessageStatus.RETRYING
     message.next_attempt_at = now + delay
-    message.last_error = _cut(problem)
+    message.last_error = cut(problem)
 
 
 def _why_not_retried(message, reply):
@@ -1148,12 +1144,12 @@ def _close(message, status, error, save=True):
     message.status = status
     message.next_attempt_at = None
     message.lease_until = None
-    message.last_error = _cut(error)
+    message.last_error = cut(error)
     if save:
         message.save(update_fields=_MESSAGE_FIELDS)
 
 
-def _cut(problem, outcome=""):
+def cut(problem, outcome=""):
     """`problem` then `outcome`, within ERROR_LENGTH: a long problem loses its end."""
     room = ERROR_LENGTH - (len(outcome) + 1 if outcome else 0)
     if len(problem) > room:
@@ -1347,7 +1343,7 @@ def _update_destination(destination, replies, now):
     health = {
         "last_attempt_at": now,
         "last_status_code": latest.status_code,
-        "last_error": "" if latest.succeeded else _cut(_problem(latest)),
+        "last_error": "" if latest.succeeded else cut(_problem(latest)),
     }
     if any(reply.succeeded for reply in replies):
         health["last_success_at"] = now
@@ -1389,7 +1385,7 @@ def _disable_after():
 
 def _failing_reason(destination, reply):
     since = destination.failing_since
-    return _cut(
+    return cut(
         f"Every delivery failed since {since:%Y-%m-%d %H:%M} UTC; "
         f"the last: {_problem(reply)}"
     )
@@ -1399,7 +1395,7 @@ def disable(destination, reason):
     """Disable a destination automatically, say why, and tell its admins."""
     updated = Destination.objects.filter(pk=destination.pk, enabled=True).update(
         enabled=False,
-        disabled_reason=_cut(reason),
+        disabled_reason=cut(reason),
         disabled_at=timezone.now(),
     )
     if not updated:

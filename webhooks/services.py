@@ -134,6 +134,9 @@ def destination_disable(destination, reason=""):
     return failed
 
 
+DISABLED_REASON = "the destination is disabled."
+
+
 def fail_open_messages(destination, reason):
     """Close every open message of a destination that no worker holds, as FAILED.
 
@@ -154,13 +157,8 @@ def fail_open_messages(destination, reason):
     ).update(
         status=MessageStatus.FAILED,
         next_attempt_at=None,
-        last_error=_cut(f"Not sent: {reason or 'the destination is disabled.'}"),
+        last_error=delivery.cut(f"Not sent: {reason or DISABLED_REASON}"),
     )
-
-
-def _cut(text):
-    room = Message._meta.get_field("last_error").max_length
-    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def destination_enable(destination):
